@@ -1,0 +1,124 @@
+//! Load tool: a real node on loopback with a 1,000,000-indicator feed.
+//! Measures bulk publish at scale, store bytes per indicator, the node's RSS,
+//! and LookupStream throughput end to end over the local gRPC API.
+//!
+//! `cargo bench --bench load` (CIRFED_LOAD_FEED and CIRFED_LOAD_QUERIES resize it).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use cirfed::proto::{node_client::NodeClient, LookupRequest};
+use cirfed::server::{self, Overrides};
+use std::time::Instant;
+
+/// Values per LookupStream batch.
+const STREAM_BATCH: usize = 10_000;
+/// Drafts per in-process publish call while loading the feed.
+const LOAD_BATCH: u64 = 10_000;
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn dir_bytes(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    if std::env::args().any(|a| a == "--list") {
+        return Ok(()); // `cargo bench -- --list` probes every bench target
+    }
+    let feed = env_u64("CIRFED_LOAD_FEED", 1_000_000);
+    let queries = env_u64("CIRFED_LOAD_QUERIES", 5_000_000) as usize;
+    let (_root, dir) = support::node_dir();
+    let running = server::start(
+        &dir,
+        Overrides {
+            api_listen: Some("127.0.0.1:0".parse()?),
+        },
+    )
+    .await?;
+    let node = running.node.clone();
+
+    let started = Instant::now();
+    let mut start = 0;
+    while start < feed {
+        let end = (start + LOAD_BATCH).min(feed);
+        let node = node.clone();
+        let outcomes = tokio::task::spawn_blocking(move || node.publish(support::drafts(start..end))).await?;
+        anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "a feed record was refused");
+        start = end;
+    }
+    let publish_secs = started.elapsed().as_secs_f64();
+    node.store().flush()?;
+    let store_bytes = dir_bytes(node.store().path());
+    let rss = rss_mib();
+
+    let values: Vec<String> = (0..queries as u64)
+        .map(|n| {
+            if n % 2 == 0 {
+                support::feed_value(n % feed).1
+            } else {
+                format!("miss{n}.example")
+            }
+        })
+        .collect();
+    let batches: Vec<LookupRequest> = values
+        .chunks(STREAM_BATCH)
+        .map(|c| LookupRequest {
+            values: c.to_vec(),
+            r#type: 0,
+        })
+        .collect();
+    let mut client = NodeClient::connect(format!("http://{}", running.api_addr))
+        .await?
+        .max_decoding_message_size(64 << 20);
+    let started = Instant::now();
+    let mut replies = client.lookup_stream(tokio_stream::iter(batches)).await?.into_inner();
+    let (mut looked_up, mut matched) = (0u64, 0u64);
+    while let Some(reply) = replies.message().await? {
+        looked_up += u64::from(reply.looked_up);
+        matched += reply.results.iter().filter(|r| !r.matches.is_empty()).count() as u64;
+    }
+    let stream_secs = started.elapsed().as_secs_f64();
+    running.stop().await?;
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| feed | {feed} indicators |");
+    println!(
+        "| bulk publish (in-process, batches of {LOAD_BATCH}) | {:.0} records/s |",
+        feed as f64 / publish_secs
+    );
+    println!(
+        "| store on disk after flush | {:.1} MiB, {:.0} bytes/indicator |",
+        store_bytes as f64 / 1048576.0,
+        store_bytes as f64 / feed as f64
+    );
+    println!("| node RSS at {feed} indicators | {rss:.0} MiB |");
+    println!("| LookupStream end to end ({STREAM_BATCH}/batch, one stream) | {:.0} observables/s ({looked_up} looked up, {matched} matched) |", looked_up as f64 / stream_secs);
+    Ok(())
+}

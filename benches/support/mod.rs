@@ -1,0 +1,86 @@
+//! Shared by the benches: a synthetic feed of mixed indicators and a node
+//! set up in a temp dir exactly as `cirfed` sets one up.
+#![allow(dead_code)]
+
+use cirfed::cir::{Role, Tlp};
+use cirfed::identity::{self, Federation};
+use cirfed::node::unix_now;
+use cirfed::normalize::ObservableType;
+use cirfed::proto::{draft, Draft, Indicator};
+use std::path::PathBuf;
+
+/// A tiny deterministic generator (xorshift), so every run benches the same feed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+/// The n-th value of the synthetic feed: 40% IPv4, 10% CIDR, 25% domains,
+/// 10% URLs, 15% SHA-256, all canonical.
+pub fn feed_value(n: u64) -> (ObservableType, String) {
+    let mut rng = Rng::new(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC1F);
+    let r = rng.next();
+    match n % 20 {
+        0..=7 => (ObservableType::Ipv4, ipv4(r)),
+        8..=9 => (ObservableType::Cidr, format!("{}/{}", ipv4(r & !0xff), 24)),
+        10..=14 => (ObservableType::Domain, domain(r)),
+        15..=16 => (ObservableType::Url, format!("http://{}/p/{}", domain(r), r % 1000)),
+        _ => (
+            ObservableType::Sha256,
+            format!("{:016x}{:016x}{:016x}{:016x}", r, rng.next(), rng.next(), rng.next()),
+        ),
+    }
+}
+
+/// A public-looking IPv4 address (first octet 11-222, never private ranges in practice).
+pub fn ipv4(r: u64) -> String {
+    let first = 11 + (r >> 24) % 212;
+    format!("{first}.{}.{}.{}", (r >> 16) & 0xff, (r >> 8) & 0xff, r & 0xff)
+}
+
+/// A two-label domain name.
+pub fn domain(r: u64) -> String {
+    format!("d{:x}.example", r % 0xffff_ffff_ffff)
+}
+
+/// Indicator drafts for feed values `range`.
+pub fn drafts(range: std::ops::Range<u64>) -> Vec<Draft> {
+    range
+        .map(|n| {
+            let (kind, value) = feed_value(n);
+            Draft {
+                tlp: Tlp::Green.code(),
+                body: Some(draft::Body::Indicator(Indicator {
+                    r#type: i32::from(kind.code()),
+                    value,
+                    cir_level: 1 + (n % 5) as u32,
+                    confidence: (n % 101) as u32,
+                    ..Default::default()
+                })),
+            }
+        })
+        .collect()
+}
+
+/// A joined node directory in a fresh temp dir (kept alive by the returned guard).
+pub fn node_dir() -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let federation = Federation::init(&root.path().join("operator"), "bench", false).expect("federation");
+    let dir = root.path().join("node");
+    let request = identity::init_node(&dir, "bench", &["localhost".into()], false).expect("node init");
+    let admission = federation
+        .admit(&request, &[Role::Publish, Role::Read], 30, unix_now())
+        .expect("admit");
+    identity::join_node(&dir, &admission, false).expect("join");
+    (root, dir)
+}

@@ -1,0 +1,157 @@
+//! `cirfed.v1.Node`: the handlers. Work that touches RocksDB or verifies
+//! signatures runs on the blocking pool so it never stalls the runtime.
+
+use super::{convert, status};
+use crate::node::Node;
+use crate::normalize::ObservableType;
+use crate::proto::{self, node_server};
+use crate::record::{RecordError, RecordId, RecordKind};
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Reply batches a LookupStream may have in flight before it stops reading
+/// requests (back-pressure on a slow client).
+pub const LOOKUP_STREAM_BUFFER: usize = 8;
+/// Page size of `List` when the request gives none.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+
+/// The local API over one node.
+#[derive(Clone)]
+pub struct NodeService {
+    node: Arc<Node>,
+}
+
+impl NodeService {
+    /// A service over `node`.
+    pub fn new(node: Arc<Node>) -> Self {
+        NodeService { node }
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Node) -> Result<T, Status> + Send + 'static,
+    ) -> Result<T, Status> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || work(&node))
+            .await
+            .map_err(status::interrupted)?
+    }
+}
+
+fn lookup(node: &Node, request: proto::LookupRequest) -> Result<proto::LookupReply, Status> {
+    let hint = match request.r#type {
+        0 => None,
+        code => Some(
+            u8::try_from(code)
+                .ok()
+                .and_then(ObservableType::from_code)
+                .ok_or_else(|| {
+                    status::invalid(RecordError::UnknownEnum {
+                        field: "type",
+                        value: code,
+                    })
+                })?,
+        ),
+    };
+    let findings = node.lookup(&request.values, hint).map_err(status::to_status)?;
+    Ok(proto::LookupReply {
+        looked_up: request.values.len() as u32,
+        results: findings.into_iter().map(convert::lookup_result).collect(),
+    })
+}
+
+type LookupReplies = Pin<Box<dyn Stream<Item = Result<proto::LookupReply, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl node_server::Node for NodeService {
+    async fn publish(&self, request: Request<proto::PublishRequest>) -> Result<Response<proto::PublishReply>, Status> {
+        let drafts = request.into_inner().drafts;
+        let outcomes = self.blocking(move |node| Ok(node.publish(drafts))).await?;
+        Ok(Response::new(proto::PublishReply {
+            outcomes: outcomes.into_iter().map(convert::outcome).collect(),
+        }))
+    }
+
+    async fn import(&self, request: Request<proto::ImportRequest>) -> Result<Response<proto::PublishReply>, Status> {
+        let envelopes = request.into_inner().envelopes;
+        let outcomes = self.blocking(move |node| Ok(node.import(envelopes))).await?;
+        Ok(Response::new(proto::PublishReply {
+            outcomes: outcomes.into_iter().map(convert::outcome).collect(),
+        }))
+    }
+
+    async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::StoredRecord>, Status> {
+        let raw = request.into_inner().id;
+        let id =
+            RecordId::from_slice(&raw).ok_or_else(|| status::invalid(RecordError::BadRecordId(hex::encode(&raw))))?;
+        let view = self
+            .blocking(move |node| node.get(&id).map_err(status::to_status))
+            .await?;
+        Ok(Response::new(convert::stored_record(view)))
+    }
+
+    async fn lookup(&self, request: Request<proto::LookupRequest>) -> Result<Response<proto::LookupReply>, Status> {
+        let request = request.into_inner();
+        Ok(Response::new(self.blocking(move |node| lookup(node, request)).await?))
+    }
+
+    type LookupStreamStream = LookupReplies;
+
+    async fn lookup_stream(
+        &self,
+        request: Request<Streaming<proto::LookupRequest>>,
+    ) -> Result<Response<LookupReplies>, Status> {
+        let mut requests = request.into_inner();
+        let (replies, receiver) = mpsc::channel(LOOKUP_STREAM_BUFFER);
+        let service = self.clone();
+        tokio::spawn(async move {
+            while let Some(batch) = requests.next().await {
+                let reply = match batch {
+                    Ok(batch) => service.blocking(move |node| lookup(node, batch)).await,
+                    Err(status) => Err(status),
+                };
+                let failed = reply.is_err();
+                if replies.send(reply).await.is_err() || failed {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn list(&self, request: Request<proto::ListRequest>) -> Result<Response<proto::ListReply>, Status> {
+        let request = request.into_inner();
+        let kind = match request.kind {
+            0 => None,
+            code => Some(RecordKind::from_code(code).ok_or_else(|| {
+                status::invalid(RecordError::UnknownEnum {
+                    field: "kind",
+                    value: code,
+                })
+            })?),
+        };
+        let limit = if request.limit == 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            request.limit
+        } as usize;
+        let (views, next) = self
+            .blocking(move |node| {
+                node.list(kind, request.after, limit, request.include_inactive)
+                    .map_err(status::to_status)
+            })
+            .await?;
+        Ok(Response::new(proto::ListReply {
+            records: views.into_iter().map(convert::stored_record).collect(),
+            next,
+        }))
+    }
+
+    async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusReply>, Status> {
+        Ok(Response::new(convert::status(self.node.status())))
+    }
+}

@@ -1,0 +1,230 @@
+//! Set-up commands (federation, node), classify, and serve.
+
+use super::output::print_json;
+use anyhow::Context;
+use cirfed::cir::{self, ClassificationInput, Role};
+use cirfed::identity::{self, Federation};
+use cirfed::node::unix_now;
+use cirfed::server::{self, Overrides};
+use clap::{Args, Subcommand};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `cirfed classify`
+#[derive(Args)]
+pub struct ClassifyArgs {
+    /// ENISA incident impact 0-4.
+    #[arg(long)]
+    pub enisa: Option<cir::EnisaImpact>,
+    /// NIST functional impact: none, low, medium, high.
+    #[arg(long)]
+    pub nist_functional: Option<cir::NistFunctionalImpact>,
+    /// NIST information impact: none, privacy, proprietary, integrity.
+    #[arg(long)]
+    pub nist_information: Option<cir::NistInformationImpact>,
+    /// TR 62 service category: a, b, c, d.
+    #[arg(long)]
+    pub tr62: Option<cir::Tr62Category>,
+}
+
+#[derive(Subcommand)]
+pub enum FederationCommand {
+    /// Create a federation: X.509 CA, authority key and the federation file.
+    Init {
+        /// Operator directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Name of the federation.
+        #[arg(long, default_value = "cirfed")]
+        name: String,
+        /// Replace an existing federation in --dir.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Admit a node: issue its TLS certificate and member card.
+    Admit {
+        /// Operator directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node's join-request.json.
+        request: PathBuf,
+        /// Where to write the admission for the node.
+        #[arg(long)]
+        out: PathBuf,
+        /// Roles granted, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "publish,read")]
+        roles: Vec<Role>,
+        /// Days the admission is valid.
+        #[arg(long, default_value_t = identity::DEFAULT_ADMISSION_DAYS)]
+        valid_days: u32,
+        /// Replace an existing --out file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Create a node: signing key, TLS key, config and a join request.
+    Init {
+        /// Node directory to create.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CSP's name for itself (seen by the operator only).
+        #[arg(long)]
+        name: String,
+        /// Host name or address peers reach this node at; repeat for several.
+        #[arg(long = "host", default_values_t = [String::from("localhost"), String::from("127.0.0.1")])]
+        hosts: Vec<String>,
+        /// Replace an existing node in --dir.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install the admission the operator returned.
+    Join {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The admission file.
+        admission: PathBuf,
+        /// Replace an existing admission.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// `cirfed serve`
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Node directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Local API address, overriding api.listen (port 0 picks a free port).
+    #[arg(long)]
+    pub api_listen: Option<SocketAddr>,
+}
+
+pub fn classify(args: ClassifyArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let input = ClassificationInput {
+        enisa: args.enisa,
+        nist_functional: args.nist_functional,
+        nist_information: args.nist_information,
+        tr62: args.tr62,
+    };
+    let classification = cir::classify(&input)?;
+    if json {
+        print_json(&serde_json::to_value(&classification)?);
+    } else {
+        println!("{}", classification.explain());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        FederationCommand::Init { dir, name, force } => {
+            let federation = Federation::init(&dir, &name, force)?;
+            let file = federation.file();
+            if json {
+                print_json(&json!({ "dir": dir, "name": file.name, "authority_key": file.authority_key }));
+            } else {
+                println!("federation '{}' created in {}", file.name, dir.display());
+                println!("authority key {}", file.authority_key);
+                println!(
+                    "admit nodes with: cirfed federation admit --dir {} REQUEST --out ADMISSION",
+                    dir.display()
+                );
+            }
+        }
+        FederationCommand::Admit {
+            dir,
+            request,
+            out,
+            roles,
+            valid_days,
+            force,
+        } => {
+            let federation = Federation::open(&dir)?;
+            let request = identity::read_join_request(&request)?;
+            let admission = federation.admit(&request, &roles, valid_days, unix_now())?;
+            identity::write_admission(&out, &admission, force)?;
+            if json {
+                print_json(&json!({ "member_id": admission.member_id, "admission": out }));
+            } else {
+                println!("admitted '{}' as member {}", request.name, admission.member_id);
+                println!(
+                    "send {} to the node: cirfed node join --dir NODE {}",
+                    out.display(),
+                    out.display()
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
+    match command {
+        NodeCommand::Init {
+            dir,
+            name,
+            hosts,
+            force,
+        } => {
+            identity::init_node(&dir, &name, &hosts, force)?;
+            let request = dir.join(identity::JOIN_REQUEST_FILE);
+            if json {
+                print_json(&json!({ "dir": dir, "join_request": request }));
+            } else {
+                println!("node '{name}' created in {}", dir.display());
+                println!("send {} to the federation operator", request.display());
+            }
+        }
+        NodeCommand::Join { dir, admission, force } => {
+            let admission = identity::read_admission(&admission)?;
+            identity::join_node(&dir, &admission, force)?;
+            if json {
+                print_json(
+                    &json!({ "dir": dir, "member_id": admission.member_id, "federation": admission.federation.name }),
+                );
+            } else {
+                println!(
+                    "joined federation '{}' as member {}",
+                    admission.federation.name, admission.member_id
+                );
+                println!("start the node with: cirfed serve --dir {}", dir.display());
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let overrides = Overrides {
+        api_listen: args.api_listen,
+    };
+    let running = server::start(&args.dir, overrides)
+        .await
+        .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
+    let status = running.node.status();
+    tracing::info!(member = %status.member_id, api = %running.api_addr, records = status.last_seq, "node serving");
+    println!(
+        "cirfed node {} serving the local API on {}",
+        status.member_id, running.api_addr
+    );
+    running.run_until(shutdown_signal()).await?;
+    tracing::info!("node stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("signal handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

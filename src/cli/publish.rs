@@ -1,0 +1,288 @@
+//! Publishing commands: indicator, lesson, bulk file, retract.
+
+use super::client::{connect, status_error};
+use super::drafts::{self, BulkFormat, IndicatorFields};
+use super::output::print_json;
+use crate::ApiTarget;
+use anyhow::Context;
+use cirfed::node::unix_now;
+use cirfed::proto::{self, draft, Draft, PublishRequest, Retraction};
+use cirfed::record::RecordId;
+use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Drafts sent per Publish request in bulk mode.
+pub const PUBLISH_CHUNK: usize = 1_000;
+/// Refused lines listed in the human summary; the rest are counted.
+pub const MAX_REFUSALS_SHOWN: usize = 50;
+
+/// `cirfed publish`
+#[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PublishArgs {
+    #[command(subcommand)]
+    pub what: Option<PublishWhat>,
+    /// Bulk file: JSON lines, CSV (with header), a MISP event or a STIX 2.1 bundle.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Format of --file, when its name and content do not tell.
+    #[arg(long, value_parser = ["jsonl", "csv", "misp", "stix"])]
+    pub format: Option<String>,
+    #[command(flatten)]
+    pub target: ApiTarget,
+}
+
+#[derive(Subcommand)]
+pub enum PublishWhat {
+    /// Publish one indicator.
+    Indicator(IndicatorArgs),
+    /// Publish a lessons-learned record (post-mortem) from a TOML file.
+    Lesson(LessonArgs),
+}
+
+/// `cirfed publish indicator`
+#[derive(Args)]
+pub struct IndicatorArgs {
+    /// Observable type (detected from the value when omitted).
+    #[arg(long = "type")]
+    pub kind: Option<String>,
+    /// The observable.
+    #[arg(long)]
+    pub value: String,
+    /// CIR level 1-5 (see `cirfed classify`).
+    #[arg(long)]
+    pub level: Option<u8>,
+    /// TLP: clear, green, amber, amber+strict, red (default: the node's).
+    #[arg(long)]
+    pub tlp: Option<String>,
+    /// Confidence 0-100.
+    #[arg(long)]
+    pub confidence: Option<u8>,
+    /// Incident category; repeat for several.
+    #[arg(long = "category")]
+    pub categories: Vec<String>,
+    /// Days until the indicator expires (default: the node's).
+    #[arg(long)]
+    pub valid_days: Option<u32>,
+    /// Free text for analysts.
+    #[arg(long)]
+    pub description: Option<String>,
+    /// Tag; repeat for several.
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    /// Opaque reference grouping records of one incident.
+    #[arg(long)]
+    pub incident_ref: Option<String>,
+    /// First seen (RFC 3339 or unix seconds).
+    #[arg(long)]
+    pub first_seen: Option<String>,
+    /// Last seen (RFC 3339 or unix seconds).
+    #[arg(long)]
+    pub last_seen: Option<String>,
+}
+
+/// `cirfed publish lesson`
+#[derive(Args)]
+pub struct LessonArgs {
+    /// Post-mortem TOML file (start from --template).
+    #[arg(required_unless_present = "template")]
+    pub file: Option<PathBuf>,
+    /// Print a post-mortem template to fill in.
+    #[arg(long)]
+    pub template: bool,
+}
+
+/// `cirfed retract`
+#[derive(Args)]
+pub struct RetractArgs {
+    /// Id of the record to retract.
+    pub id: RecordId,
+    /// Why, for the analysts who relied on it.
+    #[arg(long)]
+    pub reason: String,
+    #[command(flatten)]
+    pub target: ApiTarget,
+}
+
+pub async fn publish(args: PublishArgs, json: bool) -> anyhow::Result<ExitCode> {
+    if let Some(PublishWhat::Lesson(LessonArgs { template: true, .. })) = &args.what {
+        print!("{}", drafts::LESSON_TEMPLATE);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let draft = match (&args.what, &args.file) {
+        (Some(PublishWhat::Indicator(fields)), _) => drafts::indicator_draft(&indicator_fields(fields), unix_now())?,
+        (Some(PublishWhat::Lesson(lesson)), _) => {
+            let path = lesson.file.as_ref().expect("clap requires a file without --template");
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            drafts::lesson_draft(&text).with_context(|| format!("invalid lesson {}", path.display()))?
+        }
+        (None, Some(path)) => return publish_file(&args, path, json).await,
+        (None, None) => {
+            anyhow::bail!("say what to publish: `publish indicator`, `publish lesson FILE` or `publish --file F`")
+        }
+    };
+    publish_one(&args.target, draft, json).await
+}
+
+fn indicator_fields(args: &IndicatorArgs) -> IndicatorFields {
+    IndicatorFields {
+        kind: args.kind.clone(),
+        value: args.value.clone(),
+        level: args.level,
+        tlp: args.tlp.clone(),
+        confidence: args.confidence,
+        categories: args.categories.clone(),
+        valid_days: args.valid_days,
+        description: args.description.clone(),
+        tags: args.tags.clone(),
+        incident_ref: args.incident_ref.clone(),
+        first_seen: args.first_seen.clone(),
+        last_seen: args.last_seen.clone(),
+    }
+}
+
+/// Publishes one draft and prints its id.
+async fn publish_one(target: &ApiTarget, draft: Draft, json: bool) -> anyhow::Result<ExitCode> {
+    let mut client = connect(target).await?;
+    let reply = client
+        .publish(PublishRequest { drafts: vec![draft] })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let outcome = reply
+        .outcomes
+        .into_iter()
+        .next()
+        .context("the node returned no outcome")?;
+    if !outcome.error.is_empty() {
+        if json {
+            print_json(&json!({ "accepted": false, "error_code": outcome.error_code, "error": outcome.error }));
+        }
+        anyhow::bail!("refused ({}): {}", outcome.error_code, outcome.error);
+    }
+    let id = hex::encode(&outcome.id);
+    if json {
+        print_json(&json!({ "accepted": true, "id": id, "created": outcome.created }));
+    } else if outcome.created {
+        println!("published {id}");
+    } else {
+        println!("already published {id} (no change)");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bulk_format(args: &PublishArgs, path: &std::path::Path, text: &str) -> BulkFormat {
+    match args.format.as_deref() {
+        Some("jsonl") => BulkFormat::JsonLines,
+        Some("csv") => BulkFormat::Csv,
+        Some("misp") => BulkFormat::MispEvent,
+        Some("stix") => BulkFormat::StixBundle,
+        _ => drafts::detect_format(path, text),
+    }
+}
+
+/// Bulk publish with a progress bar; prints accepted and refused lines with reasons.
+async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let lines = drafts::read_bulk(&text, bulk_format(args, path, &text), unix_now())
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    let mut client = connect(&args.target).await?;
+    let progress = ProgressBar::new(lines.len() as u64);
+    progress.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}").expect("valid template"),
+    );
+    let mut report = BulkReport::default();
+    let mut pending: Vec<(usize, String, Draft)> = Vec::new();
+    for line in lines {
+        match line.draft {
+            Ok(draft) => pending.push((line.line, line.source, draft)),
+            Err(e) => report.refuse(line.line, &line.source, "invalid_line", &e.to_string()),
+        }
+    }
+    progress.inc(report.refused.len() as u64);
+    for chunk in pending.chunks(PUBLISH_CHUNK) {
+        let drafts = chunk.iter().map(|(_, _, d)| d.clone()).collect();
+        let reply = client
+            .publish(PublishRequest { drafts })
+            .await
+            .map_err(status_error)?
+            .into_inner();
+        for ((line, source, _), outcome) in chunk.iter().zip(reply.outcomes) {
+            report.record(*line, source, outcome);
+        }
+        progress.inc(chunk.len() as u64);
+    }
+    progress.finish_and_clear();
+    report.print(json);
+    Ok(if report.refused.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+#[derive(Default)]
+struct BulkReport {
+    created: usize,
+    duplicates: usize,
+    refused: Vec<(usize, String, String, String)>,
+}
+
+impl BulkReport {
+    fn record(&mut self, line: usize, source: &str, outcome: proto::Outcome) {
+        match (outcome.error.is_empty(), outcome.created) {
+            (true, true) => self.created += 1,
+            (true, false) => self.duplicates += 1,
+            (false, _) => self.refuse(line, source, &outcome.error_code, &outcome.error),
+        }
+    }
+
+    fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
+        self.refused
+            .push((line, source.to_string(), code.to_string(), reason.to_string()));
+    }
+
+    fn print(&self, json: bool) {
+        if json {
+            let refused: Vec<_> = self
+                .refused
+                .iter()
+                .map(|(line, source, code, reason)| json!({ "line": line, "source": source, "error_code": code, "error": reason }))
+                .collect();
+            print_json(
+                &json!({ "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates, "refused": refused }),
+            );
+            return;
+        }
+        println!(
+            "accepted {} ({} new, {} already published), refused {}",
+            self.created + self.duplicates,
+            self.created,
+            self.duplicates,
+            self.refused.len()
+        );
+        for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
+            println!("  line {line}: {code}: {reason}  [{source}]");
+        }
+        if self.refused.len() > MAX_REFUSALS_SHOWN {
+            println!(
+                "  ... and {} more (use --json for all)",
+                self.refused.len() - MAX_REFUSALS_SHOWN
+            );
+        }
+    }
+}
+
+pub async fn retract(args: RetractArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let draft = Draft {
+        tlp: 0,
+        body: Some(draft::Body::Retraction(Retraction {
+            target_id: args.id.0.to_vec(),
+            reason: args.reason.clone(),
+        })),
+    };
+    publish_one(&args.target, draft, json).await
+}

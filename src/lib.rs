@@ -1,0 +1,18 @@
+//! cirfed: a federation node for cloud incident sharing.
+//!
+//! Dependencies point one way: `server` -> `api` -> `node` -> `lookup`/`store`
+//! -> `record`/`normalize`/`cir`. The domain modules know nothing of tonic,
+//! RocksDB or tokio.
+
+pub mod api; // local gRPC API for SOC tools, and the one error -> status mapping
+pub mod cir; // CIR vocabulary: levels and their mappings, TLP, phases, categories
+pub mod config; // node.toml: named defaults, validation
+pub mod identity; // keys, federation CA and authority, join requests, admissions, TLS configs
+pub mod lookup; // in-memory match engine: exact, CIDR, parent domain, URL host
+pub mod node; // node core: the one ingest pipeline, reads, roster of members
+pub mod normalize; // observable parsing and canonical forms
+pub mod proto; // generated wire types of proto/cirfed/v1
+pub mod record; // records: canonical bytes, ids, signing, validation
+pub mod server; // runs a node from its directory: store, node, listeners
+pub mod store; // RocksDB column families, key encoding, durable inserts
+pub mod transport; // mutual-TLS listener with handshake limits, shared by TLS services

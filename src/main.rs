@@ -1,0 +1,70 @@
+//! The `cirfed` command line: parse arguments, then call the library.
+//! Command bodies live in `src/cli/` (binary-only modules).
+
+mod cli;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// cirfed: a federation node for cloud incident sharing.
+#[derive(Parser)]
+#[command(name = "cirfed", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Print machine-readable JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where client commands find the running node's local API.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ApiTarget {
+    /// Local API address (host:port) of the running node.
+    #[arg(long, env = "CIRFED_API", global = true)]
+    pub api: Option<String>,
+    /// Node directory; its api.addr file (written by `serve`) gives the address.
+    #[arg(long = "node", env = "CIRFED_NODE", global = true)]
+    pub node: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run a local demo: operator, node, publishing and lookup, narrated.
+    Demo(cli::demo::DemoArgs),
+    /// Derive the CIR level (1-5) from ENISA, NIST or TR 62 impact ratings.
+    Classify(cli::admin::ClassifyArgs),
+    /// Federation operator commands.
+    #[command(subcommand)]
+    Federation(cli::admin::FederationCommand),
+    /// Member node set-up commands.
+    #[command(subcommand)]
+    Node(cli::admin::NodeCommand),
+    /// Run the node: store, match engine and local API.
+    Serve(cli::admin::ServeArgs),
+    /// Publish indicators, lessons learned or a bulk file.
+    Publish(cli::publish::PublishArgs),
+    /// Look observables up against the feed.
+    Lookup(cli::read::LookupArgs),
+    /// Show one record.
+    Show(cli::read::ShowArgs),
+    /// List records of one kind, newest last.
+    List(cli::read::ListArgs),
+    /// Retract a record this node published.
+    Retract(cli::publish::RetractArgs),
+    /// Show the node's identity and feed counts.
+    Status(cli::read::StatusArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_tracing();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

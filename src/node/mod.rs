@@ -1,0 +1,704 @@
+//! The node core: one ingest pipeline for every record a node stores, whether
+//! published locally, imported from a file, or received from a peer, plus the
+//! read paths (get, list, lookup, status) the APIs serve.
+
+mod roster;
+
+pub use roster::Roster;
+
+use crate::cir::Tlp;
+use crate::config::PublishSection;
+use crate::lookup::{Engine, Entry, Hit, MatchKind};
+use crate::normalize::{self, NormalizeError, Observable, ObservableType};
+use crate::proto::{draft, record::Body, Draft, Envelope, Indicator, Record};
+use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
+use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
+use prost::Message;
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Most drafts or envelopes in one publish or import request.
+pub const MAX_BATCH_RECORDS: usize = 10_000;
+/// Most values in one lookup request or stream batch.
+pub const MAX_LOOKUP_BATCH: usize = 100_000;
+/// Most records returned by one list page.
+pub const MAX_LIST_LIMIT: usize = 1_000;
+/// Batches smaller than this are validated on the calling thread: spawning
+/// costs more than it saves.
+const PARALLEL_VALIDATION_MIN: usize = 256;
+/// Records read from the store per step while rebuilding the engine.
+const REBUILD_CHUNK: usize = 4_096;
+
+/// Node-level failures; record and store failures pass through unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Record(#[from] RecordError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("only the author of {target} or the federation authority may {action} it")]
+    NotAuthor { target: RecordId, action: &'static str },
+    #[error("no record {0}")]
+    NotFound(RecordId),
+    #[error("{count} records in one request, over the limit of {max}")]
+    BatchTooLarge { count: usize, max: usize },
+    #[error("draft has no body")]
+    EmptyDraft,
+}
+
+impl NodeError {
+    /// A stable machine-readable name, for bulk reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            NodeError::Record(e) => e.code(),
+            NodeError::Store(_) => "store",
+            NodeError::NotAuthor { .. } => "not_author",
+            NodeError::NotFound(_) => "not_found",
+            NodeError::BatchTooLarge { .. } => "batch_too_large",
+            NodeError::EmptyDraft => "empty_draft",
+        }
+    }
+}
+
+/// Who this node is in the federation.
+pub struct NodeIdentity {
+    /// Pseudonymous member id from the node's card.
+    pub member_id: String,
+    /// Signs what this node publishes.
+    pub signer: Signer,
+    /// The federation authority's public key.
+    pub authority: [u8; 32],
+}
+
+/// A stored record with what the node knows about it now.
+#[derive(Debug, Clone)]
+pub struct RecordView {
+    /// As stored.
+    pub stored: StoredRecord,
+    /// Decoded record.
+    pub record: Record,
+    /// The authorised retraction, if any: its id and reason.
+    pub retraction: Option<(RecordId, String)>,
+    /// An indicator past its valid_until.
+    pub expired: bool,
+}
+
+impl RecordView {
+    /// Neither retracted nor expired.
+    pub fn is_active(&self) -> bool {
+        self.retraction.is_none() && !self.expired
+    }
+}
+
+/// One published indicator matching one looked-up value.
+#[derive(Debug, Clone)]
+pub struct IndicatorMatch {
+    /// How it matched.
+    pub how: MatchKind,
+    /// The published value that matched.
+    pub matched: String,
+    /// The engine's view of the indicator.
+    pub entry: Entry,
+    /// Categories and description, read from the record.
+    pub indicator: Indicator,
+}
+
+/// The answer for one looked-up value.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    /// Position of the value in the request.
+    pub index: u32,
+    /// The value's canonical form, or why it was refused.
+    pub observable: Result<Observable, NormalizeError>,
+    /// Live indicators that match it.
+    pub matches: Vec<IndicatorMatch>,
+}
+
+impl Finding {
+    /// Highest CIR level among the matches.
+    pub fn max_level(&self) -> u8 {
+        self.matches.iter().map(|m| m.entry.level).max().unwrap_or(0)
+    }
+
+    /// Highest confidence among the matches.
+    pub fn confidence(&self) -> u8 {
+        self.matches.iter().map(|m| m.entry.confidence).max().unwrap_or(0)
+    }
+
+    /// Earliest first sighting reported by any match (0: unknown).
+    pub fn first_seen(&self) -> i64 {
+        self.matches
+            .iter()
+            .map(|m| m.entry.first_seen)
+            .filter(|t| *t > 0)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Latest sighting reported by any match (0: unknown).
+    pub fn last_seen(&self) -> i64 {
+        self.matches.iter().map(|m| m.entry.last_seen).max().unwrap_or(0)
+    }
+}
+
+/// Counts for `cirfed status`.
+#[derive(Debug, Clone)]
+pub struct NodeStatus {
+    /// Pseudonymous member id.
+    pub member_id: String,
+    /// Hex signing key.
+    pub signing_key: String,
+    /// Unix seconds.
+    pub started_at: i64,
+    /// Records per kind.
+    pub kinds: Vec<(RecordKind, u64)>,
+    /// Indicators indexed and not retracted.
+    pub active_indicators: u64,
+    /// Highest local sequence number.
+    pub last_seq: u64,
+    /// The store's directory.
+    pub data_dir: String,
+}
+
+/// A running node's state.
+pub struct Node {
+    store: Store,
+    engine: RwLock<Engine>,
+    roster: RwLock<Roster>,
+    identity: NodeIdentity,
+    publish: PublishSection,
+    started_at: i64,
+}
+
+/// Current unix time in seconds.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Opens the node over its store, rebuilding the roster and the match
+    /// engine from what is stored, and imports the node's own member card.
+    pub fn open(
+        store: Store,
+        identity: NodeIdentity,
+        publish: PublishSection,
+        card: Envelope,
+    ) -> Result<Node, NodeError> {
+        let node = Node {
+            store,
+            engine: RwLock::new(Engine::new()),
+            roster: RwLock::new(Roster::new(identity.authority)),
+            identity,
+            publish,
+            started_at: unix_now(),
+        };
+        node.rebuild()?;
+        if let Some(Err(e)) = node.import(vec![card]).into_iter().next() {
+            return Err(e);
+        }
+        Ok(node)
+    }
+
+    /// The store under this node.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This node's identity.
+    pub fn identity(&self) -> &NodeIdentity {
+        &self.identity
+    }
+
+    fn rebuild(&self) -> Result<(), NodeError> {
+        let mut roster = self.roster.write().expect("roster lock");
+        self.for_each_record(RecordKind::MemberCard, |v| {
+            if let Some(Body::MemberCard(card)) = &v.body {
+                roster.add_card(card);
+            }
+        })?;
+        self.for_each_record(RecordKind::MemberRevocation, |v| {
+            if let Some(Body::MemberRevocation(revocation)) = &v.body {
+                roster.revoke(revocation);
+            }
+        })?;
+        drop(roster);
+        let mut engine = self.engine.write().expect("engine lock");
+        let mut superseded = Vec::new();
+        self.for_each_stored(RecordKind::Indicator, |stored, record| {
+            if let Some(Body::Indicator(indicator)) = &record.body {
+                engine.add(entry_of(stored.id, &record, indicator), &indicator.value);
+                if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
+                    superseded.push((old, record.author.clone()));
+                }
+            }
+        })?;
+        let mut retractions = Vec::new();
+        self.for_each_record(RecordKind::Retraction, |record| {
+            if let Some(Body::Retraction(r)) = &record.body {
+                if let Some(target) = RecordId::from_slice(&r.target_id) {
+                    retractions.push((target, record.author.clone()));
+                }
+            }
+        })?;
+        for (target, author) in superseded.into_iter().chain(retractions) {
+            if self.authored_by(&target, &author)? {
+                engine.retract(&target);
+            }
+        }
+        Ok(())
+    }
+
+    fn for_each_record(&self, kind: RecordKind, mut visit: impl FnMut(&Record)) -> Result<(), NodeError> {
+        self.for_each_stored(kind, |_, record| visit(&record))
+    }
+
+    fn for_each_stored(&self, kind: RecordKind, mut visit: impl FnMut(&StoredRecord, Record)) -> Result<(), NodeError> {
+        let mut after = 0;
+        loop {
+            let page = self.store.list(Some(kind), after, REBUILD_CHUNK)?;
+            let Some(last) = page.last() else { return Ok(()) };
+            after = last.seq;
+            for stored in &page {
+                visit(stored, decode_record(stored)?);
+            }
+        }
+    }
+
+    /// True when `target` is stored and was signed by `author` or the
+    /// authority signed the retraction.
+    fn authored_by(&self, target: &RecordId, author: &[u8]) -> Result<bool, NodeError> {
+        if author == self.identity.authority {
+            return Ok(true);
+        }
+        match self.store.get(target)? {
+            Some(stored) => Ok(decode_record(&stored)?.author == author),
+            None => Ok(false),
+        }
+    }
+
+    /// Signs and stores drafts authored by this node; one outcome per draft.
+    pub fn publish(&self, drafts: Vec<Draft>) -> Vec<Result<Inserted, NodeError>> {
+        if drafts.len() > MAX_BATCH_RECORDS {
+            let count = drafts.len();
+            return (0..count)
+                .map(|_| {
+                    Err(NodeError::BatchTooLarge {
+                        count,
+                        max: MAX_BATCH_RECORDS,
+                    })
+                })
+                .collect();
+        }
+        let now = unix_now();
+        let sealed: Vec<Result<Envelope, NodeError>> = drafts.into_iter().map(|d| self.seal_draft(d, now)).collect();
+        let envelopes: Vec<Envelope> = sealed.iter().filter_map(|s| s.as_ref().ok().cloned()).collect();
+        let mut stored = self.ingest(envelopes, now).into_iter();
+        sealed
+            .into_iter()
+            .map(|s| match s {
+                Ok(_) => stored.next().expect("one outcome per sealed draft"),
+                Err(e) => Err(e),
+            })
+            .collect()
+    }
+
+    /// Validates and stores records signed elsewhere; one outcome per envelope.
+    pub fn import(&self, envelopes: Vec<Envelope>) -> Vec<Result<Inserted, NodeError>> {
+        if envelopes.len() > MAX_BATCH_RECORDS {
+            let count = envelopes.len();
+            return (0..count)
+                .map(|_| {
+                    Err(NodeError::BatchTooLarge {
+                        count,
+                        max: MAX_BATCH_RECORDS,
+                    })
+                })
+                .collect();
+        }
+        self.ingest(envelopes, unix_now())
+    }
+
+    /// Turns a draft into a record signed by this node.
+    fn seal_draft(&self, draft: Draft, now: i64) -> Result<Envelope, NodeError> {
+        let tlp = match draft.tlp {
+            0 => self.publish.default_tlp,
+            code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum {
+                field: "tlp",
+                value: code,
+            })?,
+        };
+        let granularity = i64::from(self.publish.time_granularity_secs);
+        let created_at = now - now.rem_euclid(granularity);
+        let body = match draft.body.ok_or(NodeError::EmptyDraft)? {
+            draft::Body::Indicator(indicator) => Body::Indicator(self.complete_indicator(indicator, created_at)?),
+            draft::Body::Lesson(lesson) => Body::Lesson(lesson),
+            draft::Body::Sighting(sighting) => Body::Sighting(sighting),
+            draft::Body::Retraction(retraction) => Body::Retraction(retraction),
+        };
+        let record = Record {
+            version: record::RECORD_VERSION,
+            author: Vec::new(),
+            created_at,
+            tlp: tlp.code(),
+            body: Some(body),
+        };
+        Ok(self.identity.signer.seal(record).1)
+    }
+
+    fn complete_indicator(&self, mut indicator: Indicator, created_at: i64) -> Result<Indicator, NodeError> {
+        let hint = match indicator.r#type {
+            0 => None,
+            code => Some(u8::try_from(code).ok().and_then(ObservableType::from_code).ok_or(
+                RecordError::UnknownEnum {
+                    field: "type",
+                    value: code,
+                },
+            )?),
+        };
+        let observable = normalize::parse(hint, &indicator.value).map_err(RecordError::from)?;
+        indicator.r#type = i32::from(observable.kind.code());
+        indicator.value = observable.value;
+        if indicator.valid_until == 0 {
+            indicator.valid_until = created_at + i64::from(self.publish.default_valid_days) * 86_400;
+        }
+        Ok(indicator)
+    }
+
+    /// The one ingest pipeline: validate (in parallel), check against what is
+    /// stored, store durably, then update the roster and the match engine.
+    pub fn ingest(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Inserted, NodeError>> {
+        let mut validated = self.validate(envelopes.clone(), now);
+        // A card in this batch may vouch for records that came before it.
+        let has_card = validated
+            .iter()
+            .any(|v| matches!(v, Ok(v) if v.kind == RecordKind::MemberCard));
+        if has_card {
+            self.apply_membership(&validated);
+            for (slot, envelope) in validated.iter_mut().zip(envelopes) {
+                if matches!(
+                    slot,
+                    Err(RecordError::UnknownMember { .. } | RecordError::MemberNotValid { .. })
+                ) {
+                    *slot = record::validate_envelope(envelope, &*self.roster.read().expect("roster lock"), now);
+                }
+            }
+        }
+        let mut outcomes: Vec<Result<Inserted, NodeError>> = Vec::with_capacity(validated.len());
+        let mut accepted = Vec::new();
+        for result in validated {
+            match result
+                .map_err(NodeError::from)
+                .and_then(|v| self.check_against_store(&v).map(|_| v))
+            {
+                Ok(verified) => {
+                    outcomes.push(Ok(Inserted {
+                        id: verified.id,
+                        seq: 0,
+                        created: false,
+                    }));
+                    accepted.push(verified);
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
+        }
+        let inserted = match self.store.insert(&accepted, now) {
+            Ok(inserted) => inserted,
+            Err(e) => {
+                let reason = e.to_string();
+                return outcomes
+                    .into_iter()
+                    .map(|o| {
+                        o.and_then(|_| {
+                            Err(NodeError::Store(StoreError::BadRecord {
+                                id: RecordId([0; 32]),
+                                reason: reason.clone(),
+                            }))
+                        })
+                    })
+                    .collect();
+            }
+        };
+        self.apply(&accepted, &inserted);
+        let mut inserted = inserted.into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| o.map(|_| inserted.next().expect("one per accepted")))
+            .collect()
+    }
+
+    fn validate(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Verified, RecordError>> {
+        let roster = self.roster.read().expect("roster lock");
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        if envelopes.len() < PARALLEL_VALIDATION_MIN || threads == 1 {
+            return record::validate_batch(envelopes, &*roster, now);
+        }
+        let chunk = envelopes.len().div_ceil(threads);
+        let mut chunks: Vec<Vec<Envelope>> = Vec::with_capacity(threads);
+        let mut rest = envelopes;
+        while rest.len() > chunk {
+            let tail = rest.split_off(chunk);
+            chunks.push(rest);
+            rest = tail;
+        }
+        chunks.push(rest);
+        let roster = &*roster;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|c| scope.spawn(move || record::validate_batch(c, roster, now)))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("validation thread"))
+                .collect()
+        })
+    }
+
+    /// Checks that need the store: who may retract or supersede what.
+    fn check_against_store(&self, verified: &Verified) -> Result<(), NodeError> {
+        let (target, action) = match verified.body() {
+            Body::Retraction(r) => (&r.target_id, "retract"),
+            Body::Indicator(i) if !i.supersedes.is_empty() => (&i.supersedes, "supersede"),
+            _ => return Ok(()),
+        };
+        let target = RecordId::from_slice(target).expect("validated ids are 32 bytes");
+        // A retraction may arrive before its target; it is honoured only if
+        // the authors match once the target arrives (see `apply_indicator`).
+        if self.store.get(&target)?.is_some() && !self.authored_by(&target, &verified.author)? {
+            return Err(NodeError::NotAuthor { target, action });
+        }
+        Ok(())
+    }
+
+    fn apply_membership(&self, validated: &[Result<Verified, RecordError>]) {
+        let mut roster = self.roster.write().expect("roster lock");
+        for verified in validated.iter().flatten() {
+            match verified.body() {
+                Body::MemberCard(card) => roster.add_card(card),
+                Body::MemberRevocation(revocation) => roster.revoke(revocation),
+                _ => {}
+            }
+        }
+    }
+
+    /// Effects of newly stored records on the roster and the engine.
+    fn apply(&self, accepted: &[Verified], inserted: &[Inserted]) {
+        let created: Vec<&Verified> = accepted
+            .iter()
+            .zip(inserted)
+            .filter(|(_, i)| i.created)
+            .map(|(v, _)| v)
+            .collect();
+        if created
+            .iter()
+            .any(|v| matches!(v.kind, RecordKind::MemberCard | RecordKind::MemberRevocation))
+        {
+            let owned: Vec<Result<Verified, RecordError>> = created.iter().map(|v| Ok((*v).clone())).collect();
+            self.apply_membership(&owned);
+        }
+        let mut engine = self.engine.write().expect("engine lock");
+        for verified in created {
+            match verified.body() {
+                Body::Indicator(indicator) => self.apply_indicator(&mut engine, verified, indicator),
+                Body::Retraction(r) => {
+                    engine.retract(&RecordId::from_slice(&r.target_id).expect("validated"));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn apply_indicator(&self, engine: &mut Engine, verified: &Verified, indicator: &Indicator) {
+        let mut entry = entry_of(verified.id, &verified.record, indicator);
+        if let Ok(Some(_)) = self.retraction_of(&verified.id, &verified.author) {
+            entry.active = false;
+        }
+        engine.add(entry, &indicator.value);
+        if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
+            engine.retract(&old);
+        }
+    }
+
+    /// The first retraction of `id` signed by its author or the authority.
+    fn retraction_of(&self, id: &RecordId, author: &[u8]) -> Result<Option<(RecordId, String)>, NodeError> {
+        let ids = self.store.pairs(store::CF_RETRACTIONS, &id.0)?;
+        if ids.is_empty() {
+            return Ok(None);
+        }
+        for stored in self.store.get_many(&ids)? {
+            let record = decode_record(&stored)?;
+            if let Some(Body::Retraction(r)) = &record.body {
+                if record.author == author || record.author == self.identity.authority {
+                    return Ok(Some((stored.id, r.reason.clone())));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// A stored record with its current state.
+    pub fn get(&self, id: &RecordId) -> Result<RecordView, NodeError> {
+        let stored = self.store.get(id)?.ok_or(NodeError::NotFound(*id))?;
+        self.view(stored, unix_now())
+    }
+
+    fn view(&self, stored: StoredRecord, now: i64) -> Result<RecordView, NodeError> {
+        let record = decode_record(&stored)?;
+        let retraction = self.retraction_of(&stored.id, &record.author)?;
+        let expired = matches!(&record.body, Some(Body::Indicator(i)) if i.valid_until <= now);
+        Ok(RecordView {
+            stored,
+            record,
+            retraction,
+            expired,
+        })
+    }
+
+    /// A page of records in arrival order; retracted and expired ones are
+    /// skipped unless `include_inactive`. Returns the page and the next cursor
+    /// (0 when there is nothing after it).
+    pub fn list(
+        &self,
+        kind: Option<RecordKind>,
+        after: u64,
+        limit: usize,
+        include_inactive: bool,
+    ) -> Result<(Vec<RecordView>, u64), NodeError> {
+        let limit = limit.clamp(1, MAX_LIST_LIMIT);
+        let now = unix_now();
+        let mut views = Vec::with_capacity(limit);
+        let mut cursor = after;
+        loop {
+            let page = self.store.list(kind, cursor, limit)?;
+            let exhausted = page.len() < limit;
+            for stored in page {
+                cursor = stored.seq;
+                let view = self.view(stored, now)?;
+                if include_inactive || view.is_active() {
+                    views.push(view);
+                    if views.len() == limit {
+                        return Ok((views, cursor));
+                    }
+                }
+            }
+            if exhausted {
+                return Ok((views, 0));
+            }
+        }
+    }
+
+    /// Looks values up against every live indicator.
+    pub fn lookup(&self, values: &[String], hint: Option<ObservableType>) -> Result<Vec<Finding>, NodeError> {
+        if values.len() > MAX_LOOKUP_BATCH {
+            return Err(NodeError::BatchTooLarge {
+                count: values.len(),
+                max: MAX_LOOKUP_BATCH,
+            });
+        }
+        let now = unix_now();
+        let mut found: Vec<(usize, Result<Observable, NormalizeError>, Vec<(Hit, Entry)>)> = Vec::new();
+        {
+            let engine = self.engine.read().expect("engine lock");
+            let mut hits = Vec::new();
+            for (index, value) in values.iter().enumerate() {
+                match normalize::parse(hint, value) {
+                    Ok(observable) => {
+                        engine.lookup_into(&observable, now, &mut hits);
+                        if !hits.is_empty() {
+                            let matched = hits
+                                .drain(..)
+                                .map(|h| (engine.entry(h.entry).clone(), h))
+                                .map(|(e, h)| (h, e));
+                            found.push((index, Ok(observable), matched.collect()));
+                        }
+                    }
+                    Err(e) => found.push((index, Err(e), Vec::new())),
+                }
+            }
+        }
+        // The engine lock is released before the store is read for details.
+        found
+            .into_iter()
+            .map(|(index, observable, matched)| self.describe(index, observable, matched))
+            .collect()
+    }
+
+    /// Reads categories and descriptions of matched indicators from the store
+    /// (only hits pay for this).
+    fn describe(
+        &self,
+        index: usize,
+        observable: Result<Observable, NormalizeError>,
+        matched: Vec<(Hit, Entry)>,
+    ) -> Result<Finding, NodeError> {
+        let ids: Vec<RecordId> = matched.iter().map(|(_, e)| e.id).collect();
+        let stored = self.store.get_many(&ids)?;
+        let mut matches = Vec::with_capacity(matched.len());
+        for ((hit, entry), stored) in matched.into_iter().zip(stored) {
+            let indicator = match decode_record(&stored)?.body {
+                Some(Body::Indicator(indicator)) => indicator,
+                _ => continue,
+            };
+            matches.push(IndicatorMatch {
+                how: hit.kind,
+                matched: hit.matched,
+                entry,
+                indicator,
+            });
+        }
+        Ok(Finding {
+            index: index as u32,
+            observable,
+            matches,
+        })
+    }
+
+    /// Counts for `cirfed status`.
+    pub fn status(&self) -> NodeStatus {
+        NodeStatus {
+            member_id: self.identity.member_id.clone(),
+            signing_key: hex::encode(self.identity.signer.public_key().to_bytes()),
+            started_at: self.started_at,
+            kinds: RecordKind::ALL.iter().map(|k| (*k, self.store.count(*k))).collect(),
+            active_indicators: self.engine.read().expect("engine lock").active_len() as u64,
+            last_seq: self.store.last_seq(),
+            data_dir: self.store.path().display().to_string(),
+        }
+    }
+
+    /// The roster's view of a signing key (for status and tests).
+    pub fn membership(&self, key: &[u8; 32]) -> Option<record::Membership> {
+        self.roster.read().expect("roster lock").membership(key)
+    }
+}
+
+/// Decodes the record inside a stored envelope; the store only holds
+/// validated records, so a failure means corruption.
+pub fn decode_record(stored: &StoredRecord) -> Result<Record, NodeError> {
+    Record::decode(stored.envelope.record.as_slice()).map_err(|e| {
+        NodeError::Store(StoreError::BadRecord {
+            id: stored.id,
+            reason: e.to_string(),
+        })
+    })
+}
+
+fn entry_of(id: RecordId, record: &Record, indicator: &Indicator) -> Entry {
+    Entry {
+        id,
+        kind: u8::try_from(indicator.r#type)
+            .ok()
+            .and_then(ObservableType::from_code)
+            .expect("validated type"),
+        level: indicator.cir_level as u8,
+        confidence: indicator.confidence as u8,
+        tlp: record.tlp,
+        valid_until: indicator.valid_until,
+        first_seen: indicator.first_seen,
+        last_seen: indicator.last_seen,
+        active: true,
+    }
+}

@@ -1,0 +1,392 @@
+//! The node's feed in RocksDB: records by id plus the indexes lookups,
+//! listing and reconciliation need.
+//!
+//! A record and all its index entries go in one `WriteBatch`, written with the
+//! WAL (and fsync when configured) before the record is acknowledged, so a
+//! crash never leaves half an insert and an acknowledged record survives a kill.
+
+pub mod keys;
+
+use crate::normalize::ObservableType;
+use crate::proto::{record::Body, Envelope};
+use crate::record::{RecordId, RecordKind, Verified};
+use keys::KeyError;
+use prost::Message;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamily, ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch,
+    WriteOptions, DB,
+};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Records by id: header (seq, received_at) and envelope bytes.
+pub const CF_RECORDS: &str = "records";
+/// Local sequence -> id: cursors over everything stored.
+pub const CF_SEQ: &str = "seq";
+/// (kind, seq) -> id: listing one kind in arrival order.
+pub const CF_KIND_SEQ: &str = "kind_seq";
+/// (created_at, id): the order set reconciliation walks.
+pub const CF_TIME: &str = "time";
+/// (type, canonical value, id): exact-value index of indicators.
+pub const CF_EXACT: &str = "exact";
+/// (family, prefix length, network, id): published CIDR ranges.
+pub const CF_CIDR: &str = "cidr";
+/// (reversed domain, id): published domains, grouped by parent.
+pub const CF_DOMAIN: &str = "domain";
+/// (target id, retraction id).
+pub const CF_RETRACTIONS: &str = "retractions";
+/// (indicator id, sighting id).
+pub const CF_SIGHTINGS: &str = "sightings";
+/// (signing key, member card id).
+pub const CF_MEMBERS: &str = "members";
+/// (signing key, revocation id).
+pub const CF_REVOCATIONS: &str = "revocations";
+/// Peer bookkeeping owned by the federation layer.
+pub const CF_PEERS: &str = "peers";
+
+/// Every column family with its tuning: `point` families get bloom filters
+/// because they are read by exact key; the rest are scanned in order.
+const FAMILIES: &[(&str, Tuning)] = &[
+    (CF_RECORDS, Tuning::Point),
+    (CF_SEQ, Tuning::Scan),
+    (CF_KIND_SEQ, Tuning::Scan),
+    (CF_TIME, Tuning::Scan),
+    (CF_EXACT, Tuning::Scan),
+    (CF_CIDR, Tuning::Scan),
+    (CF_DOMAIN, Tuning::Scan),
+    (CF_RETRACTIONS, Tuning::Scan),
+    (CF_SIGHTINGS, Tuning::Scan),
+    (CF_MEMBERS, Tuning::Scan),
+    (CF_REVOCATIONS, Tuning::Scan),
+    (CF_PEERS, Tuning::Point),
+];
+
+/// Block cache shared by all column families.
+pub const BLOCK_CACHE_BYTES: usize = 64 << 20;
+
+#[derive(Clone, Copy)]
+enum Tuning {
+    Point,
+    Scan,
+}
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("data directory {0} is in use by another cirfed process")]
+    Locked(PathBuf),
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error(transparent)]
+    Corrupt(#[from] KeyError),
+    #[error("stored record {id} is unreadable: {reason}")]
+    BadRecord { id: RecordId, reason: String },
+}
+
+/// A record as the store holds it.
+#[derive(Debug, Clone)]
+pub struct StoredRecord {
+    /// SHA-256 of the record bytes.
+    pub id: RecordId,
+    /// Local arrival order; a cursor.
+    pub seq: u64,
+    /// When this node stored it, unix seconds.
+    pub received_at: i64,
+    /// The signed envelope exactly as received.
+    pub envelope: Envelope,
+}
+
+/// What an insert did with one record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Inserted {
+    /// The record's id.
+    pub id: RecordId,
+    /// Its sequence number, or 0 when it was already stored.
+    pub seq: u64,
+    /// False when the record was already stored (a no-op).
+    pub created: bool,
+}
+
+/// The RocksDB feed.
+pub struct Store {
+    db: DB,
+    /// fsync each acknowledged write, not only append it to the WAL.
+    sync_writes: bool,
+    /// Next sequence number; the lock also makes "already stored?" and
+    /// "assign a seq" one step for concurrent writers.
+    next_seq: Mutex<u64>,
+    /// Records per kind, indexed by kind code; kept for a cheap status.
+    counts: [AtomicU64; 7],
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `path`.
+    pub fn open(path: &Path, sync_writes: bool) -> Result<Store, StoreError> {
+        let cache = Cache::new_lru_cache(BLOCK_CACHE_BYTES);
+        let mut options = Options::default();
+        options.create_if_missing(true);
+        options.create_missing_column_families(true);
+        options.set_max_background_jobs(2);
+        options.set_keep_log_file_num(4);
+        let families = FAMILIES
+            .iter()
+            .map(|(name, tuning)| ColumnFamilyDescriptor::new(*name, family_options(*tuning, &cache)));
+        let db = DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(e, path))?;
+        let store = Store {
+            db,
+            sync_writes,
+            next_seq: Mutex::new(1),
+            counts: Default::default(),
+            path: path.to_path_buf(),
+        };
+        store.load_counters()?;
+        Ok(store)
+    }
+
+    /// Where the store lives.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn cf(&self, name: &str) -> &ColumnFamily {
+        self.db.cf_handle(name).expect("every column family is opened")
+    }
+
+    fn load_counters(&self) -> Result<(), StoreError> {
+        for item in self.db.iterator_cf(self.cf(CF_KIND_SEQ), IteratorMode::Start) {
+            let (key, _) = item?;
+            let (kind, _) = keys::decode_kind_seq(&key)?;
+            if let Some(count) = self.counts.get(kind as usize) {
+                count.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(item) = self.db.iterator_cf(self.cf(CF_SEQ), IteratorMode::End).next() {
+            let (key, _) = item?;
+            *self.next_seq.lock().expect("seq lock") = keys::decode_seq(&key)? + 1;
+        }
+        Ok(())
+    }
+
+    /// Stores verified records with their index entries in one durable batch.
+    /// Records already stored (or repeated in `records`) are reported as not created.
+    pub fn insert(&self, records: &[Verified], received_at: i64) -> Result<Vec<Inserted>, StoreError> {
+        let mut next_seq = self.next_seq.lock().expect("seq lock");
+        let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+        let stored = self.contains_many(&ids)?;
+        let mut seen = HashSet::with_capacity(records.len());
+        let mut batch = WriteBatch::default();
+        let mut outcomes = Vec::with_capacity(records.len());
+        let mut seq = *next_seq;
+        for (record, already) in records.iter().zip(stored) {
+            if already || !seen.insert(record.id) {
+                outcomes.push(Inserted {
+                    id: record.id,
+                    seq: 0,
+                    created: false,
+                });
+                continue;
+            }
+            self.add_to_batch(&mut batch, record, seq, received_at);
+            outcomes.push(Inserted {
+                id: record.id,
+                seq,
+                created: true,
+            });
+            seq += 1;
+        }
+        if batch.is_empty() {
+            return Ok(outcomes);
+        }
+        let mut write_options = WriteOptions::default();
+        write_options.set_sync(self.sync_writes);
+        self.db.write_opt(batch, &write_options)?;
+        *next_seq = seq;
+        for (record, outcome) in records.iter().zip(&outcomes) {
+            if outcome.created {
+                self.counts[record.kind.code() as usize].fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    fn add_to_batch(&self, batch: &mut WriteBatch, record: &Verified, seq: u64, received_at: i64) {
+        let id = &record.id;
+        let envelope = record.envelope.encode_to_vec();
+        batch.put_cf(
+            self.cf(CF_RECORDS),
+            id.0,
+            keys::record_value(seq, received_at, &envelope),
+        );
+        batch.put_cf(self.cf(CF_SEQ), keys::seq(seq), id.0);
+        batch.put_cf(self.cf(CF_KIND_SEQ), keys::kind_seq(record.kind.code(), seq), id.0);
+        batch.put_cf(self.cf(CF_TIME), keys::time_id(record.record.created_at, id), []);
+        match record.body() {
+            Body::Indicator(indicator) => self.index_indicator(batch, indicator.r#type, &indicator.value, id),
+            Body::Retraction(r) => self.put_pair(batch, CF_RETRACTIONS, &r.target_id, id),
+            Body::Sighting(s) => self.put_pair(batch, CF_SIGHTINGS, &s.indicator_id, id),
+            Body::MemberCard(card) => self.put_pair(batch, CF_MEMBERS, &card.signing_key, id),
+            Body::MemberRevocation(r) => self.put_pair(batch, CF_REVOCATIONS, &r.signing_key, id),
+            Body::Lesson(_) => {}
+        }
+    }
+
+    fn index_indicator(&self, batch: &mut WriteBatch, kind: i32, value: &str, id: &RecordId) {
+        let code = kind as u8;
+        batch.put_cf(self.cf(CF_EXACT), keys::exact(code, value, id), []);
+        match ObservableType::from_code(code) {
+            Some(ObservableType::Cidr) => {
+                if let Ok(net) = value.parse::<ipnet::IpNet>() {
+                    batch.put_cf(self.cf(CF_CIDR), keys::cidr(net.network(), net.prefix_len(), id), []);
+                }
+            }
+            Some(ObservableType::Domain) => batch.put_cf(self.cf(CF_DOMAIN), keys::domain(value, id), []),
+            _ => {}
+        }
+    }
+
+    fn put_pair(&self, batch: &mut WriteBatch, cf: &str, subject: &[u8], id: &RecordId) {
+        // Validation guarantees 32-byte subjects; anything else is not indexed.
+        if let Ok(subject) = <[u8; keys::ID_LEN]>::try_from(subject) {
+            batch.put_cf(self.cf(cf), keys::pair(&subject, id), []);
+        }
+    }
+
+    /// Which of `ids` are stored.
+    pub fn contains_many(&self, ids: &[RecordId]) -> Result<Vec<bool>, StoreError> {
+        let cf = self.cf(CF_RECORDS);
+        self.db
+            .batched_multi_get_cf(cf, ids.iter().map(|id| &id.0), false)
+            .into_iter()
+            .map(|r| Ok(r?.is_some()))
+            .collect()
+    }
+
+    /// The record with this id.
+    pub fn get(&self, id: &RecordId) -> Result<Option<StoredRecord>, StoreError> {
+        match self.db.get_pinned_cf(self.cf(CF_RECORDS), id.0)? {
+            Some(value) => Ok(Some(decode_stored(*id, &value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records with these ids, in order, skipping ids not stored.
+    pub fn get_many(&self, ids: &[RecordId]) -> Result<Vec<StoredRecord>, StoreError> {
+        let cf = self.cf(CF_RECORDS);
+        let values = self.db.batched_multi_get_cf(cf, ids.iter().map(|id| &id.0), false);
+        let mut records = Vec::with_capacity(ids.len());
+        for (id, value) in ids.iter().zip(values) {
+            if let Some(value) = value? {
+                records.push(decode_stored(*id, &value)?);
+            }
+        }
+        Ok(records)
+    }
+
+    /// Up to `limit` records after sequence `after`, of one kind or of all.
+    pub fn list(&self, kind: Option<RecordKind>, after: u64, limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut ids = Vec::with_capacity(limit);
+        self.scan_ids(kind, after, |id| {
+            ids.push(id);
+            ids.len() < limit
+        })?;
+        self.get_many(&ids)
+    }
+
+    /// Calls `visit` with ids in sequence order after `after` until it returns false.
+    pub fn scan_ids(
+        &self,
+        kind: Option<RecordKind>,
+        after: u64,
+        mut visit: impl FnMut(RecordId) -> bool,
+    ) -> Result<(), StoreError> {
+        let start = after.saturating_add(1);
+        let (cf, from, prefix): (_, Vec<u8>, Vec<u8>) = match kind {
+            Some(kind) => (
+                CF_KIND_SEQ,
+                keys::kind_seq(kind.code(), start).to_vec(),
+                vec![kind.code()],
+            ),
+            None => (CF_SEQ, keys::seq(start).to_vec(), vec![]),
+        };
+        let iter = self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(&from, Direction::Forward));
+        for item in iter {
+            let (key, value) = item?;
+            if !key.starts_with(&prefix) || !visit(keys::record_id(&value)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ids of the records filed under `subject` in a pair family
+    /// (retractions of a record, cards of a key, ...).
+    pub fn pairs(&self, cf: &str, subject: &[u8; keys::ID_LEN]) -> Result<Vec<RecordId>, StoreError> {
+        let mut ids = Vec::new();
+        for item in self.db.prefix_iterator_cf(self.cf(cf), subject) {
+            let (key, _) = item?;
+            if !key.starts_with(subject) {
+                break;
+            }
+            ids.push(keys::decode_pair(&key)?.1);
+        }
+        Ok(ids)
+    }
+
+    /// How many records of a kind are stored.
+    pub fn count(&self, kind: RecordKind) -> u64 {
+        self.counts[kind.code() as usize].load(Ordering::Relaxed)
+    }
+
+    /// The highest sequence number assigned.
+    pub fn last_seq(&self) -> u64 {
+        *self.next_seq.lock().expect("seq lock") - 1
+    }
+
+    /// Flushes memtables to SST files (for size measurements and clean shutdown).
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for (name, _) in FAMILIES {
+            self.db.flush_cf(self.cf(name))?;
+        }
+        Ok(())
+    }
+}
+
+fn family_options(tuning: Tuning, cache: &Cache) -> Options {
+    let mut table = BlockBasedOptions::default();
+    table.set_block_cache(cache);
+    let mut options = Options::default();
+    options.set_compression_type(rocksdb::DBCompressionType::Lz4);
+    if let Tuning::Point = tuning {
+        table.set_bloom_filter(10.0, false);
+    }
+    options.set_block_based_table_factory(&table);
+    options
+}
+
+fn open_error(error: rocksdb::Error, path: &Path) -> StoreError {
+    // RocksDB reports a held LOCK file as an I/O error; name it for the user.
+    if error.to_string().contains("lock") {
+        StoreError::Locked(path.to_path_buf())
+    } else {
+        StoreError::Db(error)
+    }
+}
+
+fn decode_stored(id: RecordId, value: &[u8]) -> Result<StoredRecord, StoreError> {
+    let (seq, received_at, envelope) = keys::decode_record_value(value)?;
+    let envelope = Envelope::decode(envelope).map_err(|e| StoreError::BadRecord {
+        id,
+        reason: e.to_string(),
+    })?;
+    Ok(StoredRecord {
+        id,
+        seq,
+        received_at,
+        envelope,
+    })
+}

@@ -1,0 +1,359 @@
+//! The `cirfed` binary as a user runs it: set-up commands, a real `serve`
+//! process, client commands against it, and the errors a user can hit.
+
+mod common;
+
+use common::serve;
+use serde_json::Value;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn cirfed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cirfed"))
+        .args(args)
+        .env_remove("CIRFED_API")
+        .env_remove("CIRFED_NODE")
+        .output()
+        .expect("cirfed runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = cirfed(args);
+    assert!(
+        out.status.success(),
+        "cirfed {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn fails(args: &[&str]) -> String {
+    let out = cirfed(args);
+    assert!(
+        !out.status.success(),
+        "cirfed {args:?} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    serde_json::from_str(&ok(args)).expect("json output")
+}
+
+fn s(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+/// A federation and one joined node, set up through the CLI.
+struct Setup {
+    _root: tempfile::TempDir,
+    fed: PathBuf,
+    node: PathBuf,
+}
+
+fn setup() -> Setup {
+    let root = tempfile::tempdir().unwrap();
+    let fed = root.path().join("fed");
+    let node = root.path().join("node");
+    ok(&["federation", "init", "--dir", s(&fed), "--name", "cli-test"]);
+    ok(&["node", "init", "--dir", s(&node), "--name", "CSP A"]);
+    let admission = root.path().join("a.admission.json");
+    ok(&[
+        "federation",
+        "admit",
+        "--dir",
+        s(&fed),
+        s(&node.join("join-request.json")),
+        "--out",
+        s(&admission),
+    ]);
+    ok(&["node", "join", "--dir", s(&node), s(&admission)]);
+    Setup { _root: root, fed, node }
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn set_up_writes_private_keys_mode_0600_and_never_overwrites_without_force() {
+    let setup = setup();
+    for key in [
+        setup.fed.join("ca.key"),
+        setup.fed.join("authority.key"),
+        setup.node.join("keys/signing.key"),
+        setup.node.join("keys/tls.key"),
+    ] {
+        assert_eq!(mode(&key), 0o600, "{}", key.display());
+    }
+    let err = fails(&["federation", "init", "--dir", s(&setup.fed)]);
+    assert!(err.contains("--force"), "{err}");
+    let err = fails(&["node", "init", "--dir", s(&setup.node), "--name", "again"]);
+    assert!(err.contains("--force"), "{err}");
+    let key_before = std::fs::read(setup.node.join("keys/signing.key")).unwrap();
+    ok(&["node", "init", "--dir", s(&setup.node), "--name", "again", "--force"]);
+    assert_ne!(std::fs::read(setup.node.join("keys/signing.key")).unwrap(), key_before);
+    assert_eq!(mode(&setup.node.join("keys/signing.key")), 0o600);
+}
+
+#[test]
+fn joining_with_another_nodes_admission_is_refused() {
+    let setup = setup();
+    let other = setup.fed.parent().unwrap().join("other");
+    ok(&["node", "init", "--dir", s(&other), "--name", "CSP B"]);
+    let err = fails(&[
+        "node",
+        "join",
+        "--dir",
+        s(&other),
+        s(&setup.node.join("admission.json")),
+    ]);
+    assert!(err.contains("not for this node"), "{err}");
+}
+
+#[test]
+fn publish_lookup_show_list_retract_and_status_work_against_a_running_node() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let api = ["--api", server.addr.as_str()];
+    let out = ok(&[
+        &[
+            "publish",
+            "indicator",
+            "--value",
+            "evil.example",
+            "--level",
+            "4",
+            "--tlp",
+            "green",
+            "--confidence",
+            "80",
+            "--category",
+            "phishing",
+            "--valid-days",
+            "10",
+            "--description",
+            "kit",
+        ][..],
+        &api[..],
+    ]
+    .concat());
+    let id = out
+        .trim()
+        .strip_prefix("published ")
+        .expect("prints the id")
+        .to_string();
+    assert_eq!(id.len(), 64);
+
+    let again = ok(&[
+        &[
+            "publish",
+            "indicator",
+            "--value",
+            "EVIL.example",
+            "--level",
+            "4",
+            "--tlp",
+            "green",
+            "--confidence",
+            "80",
+            "--category",
+            "phishing",
+            "--valid-days",
+            "10",
+            "--description",
+            "kit",
+        ][..],
+        &api[..],
+    ]
+    .concat());
+    assert!(again.contains("already published") && again.contains(&id), "{again}");
+
+    let found = json(&[&["--json", "lookup", "www.evil.example"][..], &api[..]].concat());
+    assert_eq!(found["matched"], true);
+    assert_eq!(found["max_cir_level"], 4);
+    assert_eq!(found["matches"][0]["match"], "parent-domain");
+    let table = ok(&[&["lookup", "www.evil.example", "benign.example"][..], &api[..]].concat());
+    assert!(table.contains("parent-domain") && table.contains("no match"), "{table}");
+
+    let shown = json(&[&["--json", "show", &id][..], &api[..]].concat());
+    assert_eq!(shown["indicator"]["value"], "evil.example");
+    assert_eq!(shown["indicator"]["categories"][0], "phishing");
+    assert_eq!(shown["tlp"], "green");
+
+    let listed = json(&[&["--json", "list", "--kind", "indicator"][..], &api[..]].concat());
+    assert_eq!(listed["records"].as_array().unwrap().len(), 1);
+
+    ok(&[&["retract", &id, "--reason", "false positive"][..], &api[..]].concat());
+    let gone = json(&[&["--json", "lookup", "evil.example"][..], &api[..]].concat());
+    assert_eq!(gone["matched"], false);
+    let shown = json(&[&["--json", "show", &id][..], &api[..]].concat());
+    assert_eq!(shown["state"], "retracted");
+
+    let status = json(&["--json", "status", "--node", s(&setup.node)]);
+    assert_eq!(status["kinds"]["indicator"], 1);
+    assert_eq!(status["kinds"]["retraction"], 1);
+    assert_eq!(status["active_indicators"], 0);
+}
+
+#[test]
+fn bulk_publish_reports_accepted_and_refused_lines_with_reasons() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let file = setup.node.join("feed.jsonl");
+    std::fs::write(
+        &file,
+        "{\"value\": \"198.51.100.7\", \"level\": 3, \"tlp\": \"green\"}\n\
+         {\"value\": \"not an observable at all\", \"level\": 3}\n\
+         {\"type\": \"domain\", \"value\": \"c2.example\", \"level\": 9}\n\
+         {\"type\": \"sha256\", \"value\": \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\", \"level\": 2}\n",
+    )
+    .unwrap();
+    let out = cirfed(&["publish", "--file", s(&file), "--api", &server.addr]);
+    assert!(!out.status.success(), "refused lines make the exit code non-zero");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains("accepted 2"), "{stdout}");
+    assert!(stdout.contains("refused 2"), "{stdout}");
+    assert!(stdout.contains("line 2"), "{stdout}");
+    assert!(stdout.contains("line 3"), "{stdout}");
+    let found = json(&["--json", "lookup", "198.51.100.7", "--api", &server.addr]);
+    assert_eq!(found["matched"], true);
+}
+
+#[test]
+fn bulk_lookup_from_stdin_streams_every_value() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    ok(&[
+        "publish",
+        "indicator",
+        "--value",
+        "203.0.113.0/24",
+        "--level",
+        "3",
+        "--api",
+        &server.addr,
+    ]);
+    let input: String = (0..25_000)
+        .map(|n| format!("10.{}.{}.{}\n", n / 65536, (n / 256) % 256, n % 256))
+        .collect::<String>()
+        + "203.0.113.9\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cirfed"))
+        .args(["--json", "lookup", "--stdin", "--hits-only", "--api", &server.addr])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "only the hit is printed");
+    assert_eq!(lines[0]["value"], "203.0.113.9");
+}
+
+#[test]
+fn the_lesson_template_publishes_as_is() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let template = ok(&["publish", "lesson", "--template"]);
+    let file = setup.node.join("pm.toml");
+    std::fs::write(&file, template).unwrap();
+    let out = ok(&["--json", "publish", "lesson", s(&file), "--api", &server.addr]);
+    let published: Value = serde_json::from_str(&out).unwrap();
+    let id = published["id"].as_str().unwrap();
+    let shown = json(&["--json", "show", id, "--api", &server.addr]);
+    assert_eq!(shown["kind"], "lesson");
+    assert!(!shown["lesson"]["title"].as_str().unwrap().is_empty());
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_dir_fails_clearly() {
+    let setup = setup();
+    let _server = serve(&setup.node);
+    let err = fails(&["serve", "--dir", s(&setup.node), "--api-listen", "127.0.0.1:0"]);
+    assert!(err.contains("in use by another cirfed process"), "{err}");
+}
+
+#[test]
+fn serve_refuses_a_non_loopback_api_without_tls() {
+    let setup = setup();
+    let err = fails(&["serve", "--dir", s(&setup.node), "--api-listen", "0.0.0.0:0"]);
+    assert!(err.contains("api.tls"), "{err}");
+}
+
+#[test]
+fn serve_without_a_config_says_how_to_create_one() {
+    let root = tempfile::tempdir().unwrap();
+    let err = fails(&["serve", "--dir", s(root.path())]);
+    assert!(err.contains("cirfed node init"), "{err}");
+}
+
+#[test]
+fn serve_with_an_invalid_config_names_the_problem() {
+    let setup = setup();
+    std::fs::write(setup.node.join("node.toml"), "[publish]\ndefault_valid_dayz = 3\n").unwrap();
+    let err = fails(&["serve", "--dir", s(&setup.node)]);
+    assert!(
+        err.contains("invalid config") && err.contains("default_valid_dayz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_with_a_corrupt_key_file_names_the_file() {
+    let setup = setup();
+    let key = setup.node.join("keys/signing.key");
+    std::fs::write(
+        &key,
+        "-----BEGIN CIRFED ED25519 PRIVATE KEY-----\nnot hex\n-----END CIRFED ED25519 PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = fails(&["serve", "--dir", s(&setup.node)]);
+    assert!(err.contains("signing.key"), "{err}");
+}
+
+#[test]
+fn client_commands_without_a_node_say_so() {
+    let err = fails(&["lookup", "evil.example", "--api", "127.0.0.1:1"]);
+    assert!(err.contains("cannot reach the node's local API"), "{err}");
+}
+
+#[test]
+fn classify_prints_the_level_and_why() {
+    let out = ok(&["classify", "--enisa", "3", "--nist-functional", "medium"]);
+    assert!(out.contains("level 4") || out.contains("Level 4"), "{out}");
+    assert!(out.contains("ENISA"), "{out}");
+    let value = json(&["--json", "classify", "--tr62", "a"]);
+    assert_eq!(value["level"], 5);
+    let err = fails(&["classify"]);
+    assert!(!err.is_empty());
+    let err = fails(&["classify", "--enisa", "7"]);
+    assert!(err.contains("7"), "{err}");
+}
+
+#[test]
+fn the_local_api_over_mutual_tls_serves_the_cli_with_the_node_certificate() {
+    let setup = setup();
+    let config = std::fs::read_to_string(setup.node.join("node.toml"))
+        .unwrap()
+        .replace("tls = false", "tls = true");
+    std::fs::write(setup.node.join("node.toml"), config).unwrap();
+    let server = serve(&setup.node);
+    let status = json(&["--json", "status", "--node", s(&setup.node)]);
+    assert!(status["member_id"].as_str().unwrap().starts_with("m-"));
+    let err = fails(&["status", "--api", &server.addr]);
+    assert!(
+        err.contains("cannot reach") || err.contains("Unavailable") || err.contains("Unknown"),
+        "plain gRPC is refused: {err}"
+    );
+}
