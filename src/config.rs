@@ -41,7 +41,7 @@ pub enum ConfigError {
 }
 
 /// The file as written on disk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConfigFile {
     /// Local API for SOC tools.
@@ -162,17 +162,6 @@ impl Default for PublishSection {
 impl Default for StoreSection {
     fn default() -> Self {
         StoreSection { sync_writes: true }
-    }
-}
-
-impl Default for ConfigFile {
-    fn default() -> Self {
-        ConfigFile {
-            api: ApiSection::default(),
-            federation: FederationSection::default(),
-            publish: PublishSection::default(),
-            store: StoreSection::default(),
-        }
     }
 }
 

@@ -44,7 +44,7 @@ pub enum Command {
     /// Run the node: store, match engine and local API.
     Serve(cli::admin::ServeArgs),
     /// Publish indicators, lessons learned or a bulk file.
-    Publish(cli::publish::PublishArgs),
+    Publish(Box<cli::publish::PublishArgs>),
     /// Look observables up against the feed.
     Lookup(cli::read::LookupArgs),
     /// Show one record.

@@ -373,7 +373,9 @@ time_to_contain = "45m"
 time_to_recover = "1d 2h"
 
 # The underlying cause, not the symptom.
-root_cause = "a long-lived access key in a CI configuration file, no secret scanning on push, and no limit on GPU quotas in unused regions"
+root_cause = """
+a long-lived access key in a CI configuration file, no secret scanning on push,
+and no limit on GPU quotas in regions the account never uses"""
 
 # What helped; one entry per point.
 went_well = [
@@ -555,12 +557,14 @@ fn toml_error(text: &str, err: &toml::de::Error) -> DraftError {
 /// The key of a `key = value` line, or the name of a `[table]` header.
 fn toml_key(line: &str) -> Option<String> {
     let line = line.trim();
-    let key = match line.split_once('=') {
-        Some((key, _)) => key,
-        None => line.trim_start_matches('[').trim_end_matches(']'),
+    let key = if line.starts_with('[') {
+        line.trim_start_matches('[').split(']').next()?
+    } else {
+        line.split_once('=')?.0
     };
     let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
-    (!key.is_empty() && !key.starts_with('#')).then(|| key.to_owned())
+    let is_key = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+    (!key.is_empty() && key.chars().all(is_key)).then(|| key.to_owned())
 }
 
 /// Seconds from a TOML integer or a text like "4h", "2d 3h", "90m"; 0 (unknown) when absent.
@@ -940,12 +944,9 @@ fn read_csv(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
     let mut lines = Vec::new();
     for record in reader.records() {
         let (line, draft) = match record {
-            Ok(record) => {
-                let line = record.position().map_or(0, |p| p.line() as usize);
-                (line, csv_row_draft(&columns, &record, now))
-            }
+            Ok(record) => (csv_line(text, record.position()), csv_row_draft(&columns, &record, now)),
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
+                let line = csv_line(text, e.position());
                 (
                     line,
                     Err(DraftError::Syntax {
@@ -961,6 +962,26 @@ fn read_csv(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
         lines.push(BulkLine { line, source, draft });
     }
     Ok(lines)
+}
+
+/// The 1-based line a CSV record starts on.
+///
+/// The csv crate's position points at the blank and comment lines it skipped before
+/// the record (and its line count lags behind them), so walk past those here.
+fn csv_line(text: &str, position: Option<&csv::Position>) -> usize {
+    let Some(start) = position.and_then(|p| usize::try_from(p.byte()).ok()) else {
+        return 0;
+    };
+    let Some(mut rest) = text.get(start..) else { return 0 };
+    let mut line = text.as_bytes()[..start].iter().filter(|&&b| b == b'\n').count() + 1;
+    while let Some((first, tail)) = rest.split_once('\n') {
+        if !(first.is_empty() || first == "\r" || first.starts_with('#')) {
+            break;
+        }
+        line += 1;
+        rest = tail;
+    }
+    line
 }
 
 fn csv_row_draft(columns: &[Column], record: &csv::StringRecord, now: i64) -> Result<Draft, DraftError> {
@@ -1157,7 +1178,7 @@ fn misp_attribute_draft(event: &MispEvent, attribute: &Map<String, Value>, now: 
     };
     let Some((mapped, part)) = misp_type(kind_name) else {
         return Err(DraftError::Unsupported(format!(
-            "MISP attribute type '{}'",
+            "MISP attribute type '{}' has no cirfed observable type",
             excerpt(kind_name)
         )));
     };
@@ -1268,18 +1289,14 @@ fn read_stix(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
                 line: item,
                 source: excerpt(&format!("{object_type} {id}")),
                 draft: Err(DraftError::Unsupported(format!(
-                    "STIX object type '{}'",
+                    "STIX object type '{}': only indicators are imported",
                     excerpt(&what)
                 ))),
             });
             continue;
         }
-        match stix_indicator(object, &markings, now) {
-            Ok(drafts) => lines.extend(drafts.into_iter().map(|(source, draft)| BulkLine {
-                line: item,
-                source,
-                draft,
-            })),
+        match stix_indicator(object, item, &markings, now) {
+            Ok(drafts) => lines.extend(drafts),
             Err(e) => {
                 let pattern = object.get("pattern").and_then(Value::as_str).unwrap_or(id);
                 lines.push(BulkLine {
@@ -1306,12 +1323,22 @@ fn stix_markings(objects: &[Value]) -> HashMap<String, cir::Tlp> {
         let Some(id) = object.get("id").and_then(Value::as_str) else {
             continue;
         };
+        // STIX 2.1 TLP 1.0 style, then the TLP 2.0 extension (`tlp_2_0`), then a "TLP:..." name.
+        let tlp_2_0 = || {
+            object
+                .get("extensions")
+                .and_then(Value::as_object)?
+                .values()
+                .find_map(|e| e.get("tlp_2_0")?.as_str())
+        };
         let tlp_name = match object.get("definition_type").and_then(Value::as_str) {
             Some("tlp") => object.pointer("/definition/tlp").and_then(Value::as_str),
-            _ => object
-                .get("name")
-                .and_then(Value::as_str)
-                .filter(|n| n.to_ascii_lowercase().starts_with("tlp:")),
+            _ => tlp_2_0().or_else(|| {
+                object
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .filter(|n| n.to_ascii_lowercase().starts_with("tlp:"))
+            }),
         };
         if let Some(tlp) = tlp_name.and_then(|n| cir::Tlp::from_str(n).ok()) {
             markings.entry(id.to_owned()).or_insert(tlp);
@@ -1320,12 +1347,13 @@ fn stix_markings(objects: &[Value]) -> HashMap<String, cir::Tlp> {
     markings
 }
 
-/// One draft (with its source excerpt) per comparison of the indicator's pattern, or why there are none.
+/// One line per comparison of the indicator's pattern (all numbered `item`), or why there are none.
 fn stix_indicator(
     object: &Value,
+    item: usize,
     markings: &HashMap<String, cir::Tlp>,
     now: i64,
-) -> Result<Vec<(String, Result<Draft, DraftError>)>, DraftError> {
+) -> Result<Vec<BulkLine>, DraftError> {
     if object.get("revoked").and_then(Value::as_bool) == Some(true) {
         return Err(DraftError::Withdrawn("the STIX indicator is revoked"));
     }
@@ -1407,14 +1435,17 @@ fn stix_indicator(
     let drafts = comparisons
         .into_iter()
         .map(|comparison| {
-            let source = excerpt(&comparison.text);
             let draft = stix_comparison_draft(&comparison, &fields, now).map(|mut draft| {
                 if let Some(Body::Indicator(indicator)) = &mut draft.body {
                     indicator.valid_until = valid_until;
                 }
                 draft
             });
-            (source, draft)
+            BulkLine {
+                line: item,
+                source: excerpt(&comparison.text),
+                draft,
+            }
         })
         .collect();
     Ok(drafts)
@@ -2138,7 +2169,15 @@ mod tests {
                 "lesson line 6, `owner`: unknown field",
             ),
             (format!("{base}title = \"again\"\n"), "lesson line 3, `title`"),
-            ("title = \n".to_owned(), "invalid toml: line 1"),
+            (
+                "title = \n".to_owned(),
+                "lesson line 1, `title`: string values must be quoted",
+            ),
+            (
+                "summary = \"s\"\n[[actions\n".to_owned(),
+                "lesson line 2, `actions`: unclosed array table",
+            ),
+            ("summary = \"s\"\n???\n".to_owned(), "invalid toml: line 2: "),
         ];
         for (text, message) in cases {
             let err = lesson_draft(&text).unwrap_err().to_string();
@@ -2395,12 +2434,12 @@ mod tests {
         assert_eq!(
             unsupported,
             [
-                "unsupported: MISP attribute type 'link'",
-                "unsupported: MISP attribute type 'link'",
-                "unsupported: MISP attribute type 'comment'",
-                "unsupported: MISP attribute type 'text'",
-                "unsupported: MISP attribute type 'filename'",
-                "unsupported: MISP attribute type 'regkey|value'",
+                "unsupported: MISP attribute type 'link' has no cirfed observable type",
+                "unsupported: MISP attribute type 'link' has no cirfed observable type",
+                "unsupported: MISP attribute type 'comment' has no cirfed observable type",
+                "unsupported: MISP attribute type 'text' has no cirfed observable type",
+                "unsupported: MISP attribute type 'filename' has no cirfed observable type",
+                "unsupported: MISP attribute type 'regkey|value' has no cirfed observable type",
             ]
         );
     }
@@ -2413,7 +2452,10 @@ mod tests {
             errors(&lines),
             [
                 (1, DraftError::NotForDetection),
-                (2, DraftError::Unsupported("MISP attribute type 'text'".into()))
+                (
+                    2,
+                    DraftError::Unsupported("MISP attribute type 'text' has no cirfed observable type".into())
+                )
             ]
         );
         assert_eq!(lines[0].source, "url http://fake.website.com/malware/is/here");
@@ -2511,7 +2553,10 @@ mod tests {
             [
                 (6, "`value` 'evil.example': not an IP address or network".to_owned()),
                 (7, "withdrawn: the MISP attribute is deleted".to_owned()),
-                (10, "unsupported: MISP attribute type 'size-in-bytes'".to_owned()),
+                (
+                    10,
+                    "unsupported: MISP attribute type 'size-in-bytes' has no cirfed observable type".to_owned()
+                ),
             ]
         );
     }
@@ -2560,7 +2605,7 @@ mod tests {
             (i.r#type, i.value.as_str()),
             (i32::from(ObservableType::Ipv4.code()), "10.0.0.0")
         );
-        assert_eq!(i.description, "IP Address for known C2 channel");
+        assert_eq!(i.description, "Test description C2 channel.");
         assert_eq!(i.tags, ["malicious-activity"]);
         assert_eq!(i.confidence, u32::from(DEFAULT_CONFIDENCE));
         assert_eq!(lines[0].source, "ipv4-addr:value = '10.0.0.0'");
@@ -2574,12 +2619,30 @@ mod tests {
         assert_eq!(
             refused,
             [
-                (1, "unsupported: STIX object type 'identity'".to_owned()),
-                (2, "unsupported: STIX object type 'malware'".to_owned()),
-                (5, "unsupported: STIX object type 'course-of-action'".to_owned()),
-                (6, "unsupported: STIX object type 'relationship'".to_owned()),
-                (7, "unsupported: STIX object type 'relationship'".to_owned()),
-                (8, "unsupported: STIX object type 'relationship'".to_owned()),
+                (
+                    1,
+                    "unsupported: STIX object type 'identity': only indicators are imported".to_owned()
+                ),
+                (
+                    2,
+                    "unsupported: STIX object type 'malware': only indicators are imported".to_owned()
+                ),
+                (
+                    5,
+                    "unsupported: STIX object type 'course-of-action': only indicators are imported".to_owned()
+                ),
+                (
+                    6,
+                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
+                ),
+                (
+                    7,
+                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
+                ),
+                (
+                    8,
+                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
+                ),
             ]
         );
         let hash = lines.iter().find(|l| l.line == 4).unwrap();
@@ -2597,7 +2660,7 @@ mod tests {
         assert_eq!(counts(&lines), (1, 2));
         assert_eq!(
             indicator(lines[0].draft.as_ref().unwrap()).description,
-            "File hash for Poison Ivy variant"
+            "This file hash indicates that a sample of Poison Ivy is present."
         );
     }
 
@@ -2612,7 +2675,9 @@ mod tests {
         );
         assert_eq!(
             lines[3].draft,
-            Err(DraftError::Unsupported("STIX object type 'sighting'".into()))
+            Err(DraftError::Unsupported(
+                "STIX object type 'sighting': only indicators are imported".into()
+            ))
         );
     }
 
@@ -2790,7 +2855,11 @@ mod tests {
             {"type": "indicator", "id": "indicator--2", "pattern": "[ipv4-addr:value = '198.51.100.2']",
              "object_marking_refs": ["marking-definition--custom"]},
             {"type": "indicator", "id": "indicator--3", "pattern": "[ipv4-addr:value = '198.51.100.3']",
-             "object_marking_refs": ["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "marking-definition--not-a-tlp"]}
+             "object_marking_refs": ["marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", "marking-definition--not-a-tlp"]},
+            {"type": "marking-definition", "id": "marking-definition--tlp2-green", "name": "TLP:GREEN",
+             "extensions": {"extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {"extension_type": "property-extension", "tlp_2_0": "green"}}},
+            {"type": "indicator", "id": "indicator--4", "pattern": "[ipv4-addr:value = '198.51.100.4']",
+             "object_marking_refs": ["marking-definition--tlp2-green"]}
         ]})
         .to_string();
         let lines = read_bulk(&bundle, BulkFormat::StixBundle, NOW).unwrap();
@@ -2804,12 +2873,15 @@ mod tests {
             [
                 cir::Tlp::AmberStrict.code(),
                 cir::Tlp::Red.code(),
-                cir::Tlp::Clear.code()
+                cir::Tlp::Clear.code(),
+                cir::Tlp::Green.code()
             ]
         );
         assert_eq!(
             lines[0].draft,
-            Err(DraftError::Unsupported("STIX object type 'marking-definition'".into()))
+            Err(DraftError::Unsupported(
+                "STIX object type 'marking-definition': only indicators are imported".into()
+            ))
         );
     }
 
@@ -2849,6 +2921,31 @@ mod tests {
                 lines.iter().all(|l| l.source.chars().count() <= MAX_SOURCE_CHARS),
                 "{rel}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_text_in_any_format_reads_without_panicking_and_with_short_sources(text in "\\PC{0,300}") {
+            for format in [BulkFormat::JsonLines, BulkFormat::Csv, BulkFormat::MispEvent, BulkFormat::StixBundle] {
+                if let Ok(lines) = read_bulk(&text, format, NOW) {
+                    for line in lines {
+                        proptest::prop_assert!(line.source.chars().count() <= MAX_SOURCE_CHARS);
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_pattern_text_parses_or_is_refused_without_panicking(pattern in "[\\[\\]()' =!<>a-zA-Z:.0-9*_,-]{0,80}") {
+            let _ = parse_pattern(&pattern);
+        }
+
+        #[test]
+        fn durations_written_in_units_read_back_as_their_seconds(d in 0u64..1000, h in 0u64..24, m in 0u64..60, s in 0u64..60) {
+            let seconds = d * 86_400 + h * 3_600 + m * 60 + s;
+            proptest::prop_assert_eq!(parse_duration(&format!("{d}d {h}h {m}m {s}s")), Some(seconds));
+            proptest::prop_assert_eq!(parse_duration(&format!("{d}d{h}h{m}m{s}s")), Some(seconds));
         }
     }
 }

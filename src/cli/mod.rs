@@ -36,7 +36,7 @@ async fn run_async(command: Command, json: bool) -> anyhow::Result<ExitCode> {
     match command {
         Command::Demo(args) => demo::run(args).await,
         Command::Serve(args) => admin::serve(args).await,
-        Command::Publish(args) => publish::publish(args, json).await,
+        Command::Publish(args) => publish::publish(*args, json).await,
         Command::Retract(args) => publish::retract(args, json).await,
         Command::Lookup(args) => read::lookup(args, json).await,
         Command::Show(args) => read::show(args, json).await,

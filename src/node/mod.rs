@@ -141,6 +141,9 @@ impl Finding {
     }
 }
 
+/// A looked-up value before its matches are described: position, parse result, hits.
+type Found = (usize, Result<Observable, NormalizeError>, Vec<(Hit, Entry)>);
+
 /// Counts for `cirfed status`.
 #[derive(Debug, Clone)]
 pub struct NodeStatus {
@@ -599,7 +602,7 @@ impl Node {
             });
         }
         let now = unix_now();
-        let mut found: Vec<(usize, Result<Observable, NormalizeError>, Vec<(Hit, Entry)>)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         {
             let engine = self.engine.read().expect("engine lock");
             let mut hits = Vec::new();

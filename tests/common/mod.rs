@@ -247,5 +247,7 @@ pub fn serve(node: &Path) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("serve did not write {}", addr_file.display());
 }
