@@ -34,6 +34,7 @@ fn engine() -> Engine {
             level: 3,
             confidence: 50,
             tlp: 2,
+            categories: 0,
             valid_until: FAR_FUTURE,
             first_seen: 0,
             last_seen: 0,

@@ -38,6 +38,9 @@ pub struct Entry {
     pub confidence: u8,
     /// TLP code.
     pub tlp: i32,
+    /// Category codes as a bitmask (bit n: code n), so a match is reported
+    /// without reading the record.
+    pub categories: u32,
     /// Unix seconds; the entry stops matching after this.
     pub valid_until: i64,
     /// Unix seconds, 0 when unknown.
@@ -93,15 +96,73 @@ pub struct Engine {
     entries: Vec<Entry>,
     by_id: HashMap<RecordId, u32, RandomState>,
     exact: Vec<Map<Box<str>>>,
-    /// IPv4 networks by prefix length 0-32.
-    v4: Vec<Map<u32>>,
+    /// Published IPv4 addresses by numeric value: no string hashing on the
+    /// hottest path.
+    exact_v4: Map<u32>,
+    /// Published IPv4 networks.
+    v4: V4Networks,
     /// IPv6 networks by prefix length 0-128.
     v6: Vec<Map<u128>>,
-    /// Prefix lengths with at least one published network, longest first,
-    /// so a lookup probes only those.
-    v4_lengths: Vec<u8>,
+    /// IPv6 prefix lengths with at least one published network, longest
+    /// first, so a lookup probes only those.
     v6_lengths: Vec<u8>,
     active: usize,
+}
+
+/// Number of /16 blocks in the IPv4 space.
+const V4_BLOCKS: usize = 1 << 16;
+
+/// Published IPv4 networks. Probing every prefix length costs one cache miss
+/// per length; instead each /16 block keeps a bitmask of the prefix lengths
+/// that have a network covering it, and a lookup probes only those (for most
+/// addresses: none).
+struct V4Networks {
+    /// Keyed by `prefix_len << 32 | network`.
+    by_network: Map<u64>,
+    /// Bit `len` of block `b` is set when a /len network covers block `b`.
+    covering: Vec<u64>,
+}
+
+impl V4Networks {
+    fn new() -> Self {
+        V4Networks {
+            by_network: Map::default(),
+            covering: vec![0; V4_BLOCKS],
+        }
+    }
+
+    fn key(network: u32, len: u8) -> u64 {
+        u64::from(len) << 32 | u64::from(network)
+    }
+
+    fn add(&mut self, network: u32, len: u8, index: u32) {
+        push(&mut self.by_network, Self::key(network, len), index);
+        let first = (network >> 16) as usize;
+        let blocks = if len >= 16 { 1 } else { 1usize << (16 - len) };
+        for mask in &mut self.covering[first..first + blocks] {
+            *mask |= 1 << len;
+        }
+    }
+
+    /// Networks of at most `max_len` bits containing `address`, longest first.
+    fn containing(&self, address: u32, max_len: u8) -> impl Iterator<Item = (u32, u8, &Postings)> + '_ {
+        let mut lengths = self.covering[(address >> 16) as usize] & ((2u64 << max_len) - 1);
+        std::iter::from_fn(move || loop {
+            if lengths == 0 {
+                return None;
+            }
+            let len = 63 - lengths.leading_zeros() as u8;
+            lengths &= !(1 << len);
+            let network = if len == 0 {
+                0
+            } else {
+                address & (u32::MAX << (32 - len))
+            };
+            if let Some(postings) = self.by_network.get(&Self::key(network, len)) {
+                return Some((network, len, postings));
+            }
+        })
+    }
 }
 
 impl Default for Engine {
@@ -110,9 +171,9 @@ impl Default for Engine {
             entries: Vec::new(),
             by_id: HashMap::default(),
             exact: (0..TYPE_SLOTS).map(|_| Map::default()).collect(),
-            v4: (0..=32).map(|_| Map::default()).collect(),
+            exact_v4: Map::default(),
+            v4: V4Networks::new(),
             v6: (0..=128).map(|_| Map::default()).collect(),
-            v4_lengths: Vec::new(),
             v6_lengths: Vec::new(),
             active: 0,
         }
@@ -137,7 +198,10 @@ impl Engine {
             self.active += 1;
         }
         self.entries.push(entry);
-        push(&mut self.exact[kind.code() as usize], value.into(), index);
+        match (kind, value.parse::<Ipv4Addr>()) {
+            (ObservableType::Ipv4, Ok(address)) => push(&mut self.exact_v4, u32::from(address), index),
+            _ => push(&mut self.exact[kind.code() as usize], value.into(), index),
+        }
         if kind == ObservableType::Cidr {
             self.add_network(value, index);
         }
@@ -145,11 +209,7 @@ impl Engine {
 
     fn add_network(&mut self, value: &str, index: u32) {
         match value.parse::<ipnet::IpNet>() {
-            Ok(ipnet::IpNet::V4(net)) => {
-                let len = net.prefix_len();
-                push(&mut self.v4[len as usize], u32::from(net.network()), index);
-                insert_length(&mut self.v4_lengths, len);
-            }
+            Ok(ipnet::IpNet::V4(net)) => self.v4.add(u32::from(net.network()), net.prefix_len(), index),
             Ok(ipnet::IpNet::V6(net)) => {
                 let len = net.prefix_len();
                 push(&mut self.v6[len as usize], u128::from(net.network()), index);
@@ -189,9 +249,12 @@ impl Engine {
     /// Appends to `hits` every live indicator matching `observable` at `now`.
     pub fn lookup_into(&self, observable: &Observable, now: i64, hits: &mut Vec<Hit>) {
         let value = observable.value.as_str();
+        if observable.kind == ObservableType::Ipv4 {
+            return self.ipv4_into(value, now, MatchKind::Exact, hits);
+        }
         self.exact_into(observable.kind, value, now, MatchKind::Exact, hits);
         match observable.kind {
-            ObservableType::Ipv4 | ObservableType::Ipv6 => self.address_into(value, now, MatchKind::CidrContains, hits),
+            ObservableType::Ipv6 => self.address_into(value, now, MatchKind::CidrContains, hits),
             ObservableType::Cidr => self.network_into(value, now, hits),
             ObservableType::Domain => self.parents_into(value, now, MatchKind::ParentDomain, hits),
             ObservableType::Email => {
@@ -226,18 +289,39 @@ impl Engine {
 
     fn url_host_into(&self, url: &str, now: i64, hits: &mut Vec<Hit>) {
         let Some(host) = normalize::url_host(url) else { return };
-        self.exact_into(host.kind, &host.value, now, MatchKind::UrlHost, hits);
         match host.kind {
-            ObservableType::Domain => self.parents_into(&host.value, now, MatchKind::UrlHost, hits),
-            _ => self.address_into(&host.value, now, MatchKind::UrlHost, hits),
+            ObservableType::Ipv4 => self.ipv4_into(&host.value, now, MatchKind::UrlHost, hits),
+            ObservableType::Domain => {
+                self.exact_into(host.kind, &host.value, now, MatchKind::UrlHost, hits);
+                self.parents_into(&host.value, now, MatchKind::UrlHost, hits);
+            }
+            _ => {
+                self.exact_into(host.kind, &host.value, now, MatchKind::UrlHost, hits);
+                self.address_into(&host.value, now, MatchKind::UrlHost, hits);
+            }
         }
     }
 
+    /// An IPv4 address: the address itself, then every network containing it.
+    /// `how` is the match kind of an exact hit; containment is CIDR_CONTAINS
+    /// unless the address came from a URL host.
+    fn ipv4_into(&self, value: &str, now: i64, how: MatchKind, hits: &mut Vec<Hit>) {
+        let Ok(address) = value.parse::<Ipv4Addr>() else { return };
+        let address = u32::from(address);
+        if let Some(postings) = self.exact_v4.get(&address) {
+            self.collect(postings, now, how, || value.to_string(), hits);
+        }
+        let contained = if how == MatchKind::Exact {
+            MatchKind::CidrContains
+        } else {
+            how
+        };
+        self.v4_into(address, 32, now, contained, hits);
+    }
+
     fn address_into(&self, value: &str, now: i64, how: MatchKind, hits: &mut Vec<Hit>) {
-        match value.parse::<IpAddr>() {
-            Ok(IpAddr::V4(address)) => self.v4_into(u32::from(address), 32, now, how, hits),
-            Ok(IpAddr::V6(address)) => self.v6_into(u128::from(address), 128, now, how, hits),
-            Err(_) => {}
+        if let Ok(IpAddr::V6(address)) = value.parse::<IpAddr>() {
+            self.v6_into(u128::from(address), 128, now, how, hits);
         }
     }
 
@@ -263,24 +347,17 @@ impl Engine {
     }
 
     fn v4_into(&self, address: u32, max_len: u8, now: i64, how: MatchKind, hits: &mut Vec<Hit>) {
-        for &len in self.v4_lengths.iter().filter(|&&len| len <= max_len) {
-            let network = if len == 0 {
-                0
-            } else {
-                address & (u32::MAX << (32 - len))
-            };
-            if let Some(postings) = self.v4[len as usize].get(&network) {
-                if how == MatchKind::CidrContains && len == max_len && max_len < 32 {
-                    continue; // the same CIDR was already reported as an exact match
-                }
-                self.collect(
-                    postings,
-                    now,
-                    how,
-                    || format!("{}/{len}", Ipv4Addr::from(network)),
-                    hits,
-                );
+        for (network, len, postings) in self.v4.containing(address, max_len) {
+            if how == MatchKind::CidrContains && len == max_len && max_len < 32 {
+                continue; // the same CIDR was already reported as an exact match
             }
+            self.collect(
+                postings,
+                now,
+                how,
+                || format!("{}/{len}", Ipv4Addr::from(network)),
+                hits,
+            );
         }
     }
 
@@ -353,6 +430,7 @@ mod tests {
             level: 3,
             confidence: 80,
             tlp: 2,
+            categories: 0,
             valid_until: NOW + 3600,
             first_seen: 0,
             last_seen: 0,
@@ -499,5 +577,51 @@ mod tests {
             (2, ObservableType::Domain, "evil.example"),
         ]);
         assert_eq!(query(&engine, "evil.example").len(), 2);
+    }
+
+    #[test]
+    fn short_prefixes_spanning_many_blocks_match() {
+        let engine = engine(&[
+            (1, ObservableType::Cidr, "10.0.0.0/8"),
+            (2, ObservableType::Cidr, "0.0.0.0/0"),
+        ]);
+        let hits = query(&engine, "10.200.3.4");
+        assert_eq!(hits.len(), 2);
+        assert_eq!(hits[0].2, "10.0.0.0/8", "longest prefix first");
+        assert_eq!(
+            query(&engine, "192.0.2.1"),
+            vec![(2, MatchKind::CidrContains, "0.0.0.0/0".into())]
+        );
+    }
+
+    proptest::proptest! {
+        /// The block-mask index finds exactly the networks brute force finds.
+        #[test]
+        fn cidr_containment_agrees_with_brute_force(
+            networks in proptest::collection::vec((proptest::prelude::any::<u32>(), 0u8..=32), 1..40),
+            addresses in proptest::collection::vec(proptest::prelude::any::<u32>(), 1..40),
+        ) {
+            let mut engine = Engine::new();
+            let nets: Vec<ipnet::Ipv4Net> = networks
+                .iter()
+                .map(|(a, len)| ipnet::Ipv4Net::new(Ipv4Addr::from(*a), *len).unwrap().trunc())
+                .collect();
+            for (n, net) in nets.iter().enumerate() {
+                let mut e = entry(0, ObservableType::Cidr);
+                e.id = RecordId([n as u8; 32]);
+                e.id.0[31] = (n >> 8) as u8;
+                engine.add(e, &net.to_string());
+            }
+            // Probe the addresses given, and some inside the published networks.
+            let probes = addresses.iter().copied().chain(nets.iter().map(|n| u32::from(n.network()) | 1));
+            for address in probes {
+                let address = Ipv4Addr::from(address);
+                let observable = Observable { kind: ObservableType::Ipv4, value: address.to_string() };
+                let mut found: Vec<u32> = engine.lookup(&observable, NOW).into_iter().map(|h| h.entry).collect();
+                found.sort_unstable();
+                let expected: Vec<u32> = (0..nets.len() as u32).filter(|&i| nets[i as usize].contains(&address)).collect();
+                proptest::prop_assert_eq!(found, expected, "address {}", address);
+            }
+        }
     }
 }

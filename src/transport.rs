@@ -60,6 +60,10 @@ pub fn tls_incoming(
                 },
                 _ = established.closed() => return,
             };
+            // Without TCP_NODELAY small replies wait out the peer's delayed ACK (~40 ms).
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::warn!(peer = %peer, reason = %error, "cannot set TCP_NODELAY");
+            }
             let (acceptor, established) = (acceptor.clone(), established.clone());
             tokio::spawn(async move {
                 let _permit = permit;

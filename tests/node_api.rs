@@ -199,6 +199,7 @@ async fn indicators_stop_matching_when_they_expire() {
                 .lookup(proto::LookupRequest {
                     values: vec!["short-lived.example".into()],
                     r#type: 0,
+                    details: false,
                 })
                 .await
                 .unwrap()
@@ -472,6 +473,7 @@ async fn lookup_stream_answers_each_batch_in_order() {
                 })
                 .collect(),
             r#type: 0,
+            details: false,
         })
         .collect();
     let mut replies = node
@@ -541,5 +543,42 @@ async fn a_second_node_on_the_same_data_dir_is_refused() {
         .err()
         .expect("second start fails");
     assert!(err.to_string().contains("in use by another cirfed process"), "{err}");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn matches_report_categories_always_and_descriptions_when_details_are_asked() {
+    let fed = TestFederation::new();
+    let mut node = TestNode::start(&fed.admit_node("a")).await;
+    let mut draft = indicator("evil.example", 3);
+    if let Some(draft::Body::Indicator(i)) = &mut draft.body {
+        i.description = "console phishing kit".into();
+        i.categories = vec![
+            cirfed::cir::Category::Phishing.code(),
+            cirfed::cir::Category::CredentialTheft.code(),
+        ];
+    }
+    node.publish_ok(draft).await;
+    for details in [true, false] {
+        let request = proto::LookupRequest {
+            values: vec!["a.evil.example".into()],
+            r#type: 0,
+            details,
+        };
+        let reply = node.client.lookup(request).await.unwrap().into_inner();
+        let found = &reply.results[0].matches[0];
+        assert_eq!(found.indicator_value, "evil.example");
+        let mut categories = found.categories.clone();
+        categories.sort_unstable();
+        assert_eq!(
+            categories,
+            vec![
+                cirfed::cir::Category::Phishing.code(),
+                cirfed::cir::Category::CredentialTheft.code()
+            ]
+        );
+        let expected = if details { "console phishing kit" } else { "" };
+        assert_eq!(found.description, expected);
+    }
     node.stop().await;
 }

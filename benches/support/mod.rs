@@ -25,14 +25,14 @@ impl Rng {
     }
 }
 
-/// The n-th value of the synthetic feed: 40% IPv4, 10% CIDR, 25% domains,
+/// The n-th value of the synthetic feed: 40% IPv4, 10% CIDR (/20 to /32), 25% domains,
 /// 10% URLs, 15% SHA-256, all canonical.
 pub fn feed_value(n: u64) -> (ObservableType, String) {
     let mut rng = Rng::new(n.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xC1F);
     let r = rng.next();
     match n % 20 {
         0..=7 => (ObservableType::Ipv4, ipv4(r)),
-        8..=9 => (ObservableType::Cidr, format!("{}/{}", ipv4(r & !0xff), 24)),
+        8..=9 => (ObservableType::Cidr, cidr(r)),
         10..=14 => (ObservableType::Domain, domain(r)),
         15..=16 => (ObservableType::Url, format!("http://{}/p/{}", domain(r), r % 1000)),
         _ => (
@@ -46,6 +46,19 @@ pub fn feed_value(n: u64) -> (ObservableType, String) {
 pub fn ipv4(r: u64) -> String {
     let first = 11 + (r >> 24) % 212;
     format!("{first}.{}.{}.{}", (r >> 16) & 0xff, (r >> 8) & 0xff, r & 0xff)
+}
+
+/// A canonical IPv4 network with a prefix length from /20 to /32, so CIDR
+/// lookups probe many prefix lengths as a real feed makes them. (Shorter
+/// prefixes by the ten thousand would cover most of the address space and
+/// turn every lookup into a hit, which no real feed does.)
+pub fn cidr(r: u64) -> String {
+    let address: std::net::Ipv4Addr = ipv4(r).parse().expect("valid address");
+    let len = 20 + (r >> 40) % 13;
+    ipnet::Ipv4Net::new(address, len as u8)
+        .expect("valid prefix")
+        .trunc()
+        .to_string()
 }
 
 /// A two-label domain name.

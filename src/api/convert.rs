@@ -63,15 +63,15 @@ fn indicator_match(m: IndicatorMatch) -> proto::Match {
         record_id: m.entry.id.0.to_vec(),
         kind: m.how as i32,
         indicator_type: i32::from(m.entry.kind.code()),
-        indicator_value: m.indicator.value,
+        indicator_value: m.matched,
         cir_level: u32::from(m.entry.level),
         confidence: u32::from(m.entry.confidence),
-        categories: m.indicator.categories,
+        categories: (0..32).filter(|bit| m.entry.categories & (1 << bit) != 0).collect(),
         tlp: m.entry.tlp,
         valid_until: m.entry.valid_until,
         first_seen: m.entry.first_seen,
         last_seen: m.entry.last_seen,
-        description: m.indicator.description,
+        description: m.description.unwrap_or_default(),
     }
 }
 

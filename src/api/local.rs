@@ -57,7 +57,9 @@ fn lookup(node: &Node, request: proto::LookupRequest) -> Result<proto::LookupRep
                 })?,
         ),
     };
-    let findings = node.lookup(&request.values, hint).map_err(status::to_status)?;
+    let findings = node
+        .lookup(&request.values, hint, request.details)
+        .map_err(status::to_status)?;
     Ok(proto::LookupReply {
         looked_up: request.values.len() as u32,
         results: findings.into_iter().map(convert::lookup_result).collect(),

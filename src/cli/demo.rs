@@ -268,6 +268,7 @@ async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&st
         .lookup(LookupRequest {
             values: values.clone(),
             r#type: 0,
+            details: true,
         })
         .await
         .map_err(status_error)?

@@ -81,6 +81,7 @@ pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
     let request = LookupRequest {
         values: args.values.clone(),
         r#type: type_code(args.kind),
+        details: true,
     };
     let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
     let invalid = report_lookup(&args.values, &reply, json, false);
@@ -108,10 +109,11 @@ async fn lookup_stdin(
         .collect();
     let batches: Vec<Vec<String>> = lines.chunks(STDIN_BATCH).map(<[String]>::to_vec).collect();
     let kind = type_code(args.kind);
-    let requests = batches
-        .clone()
-        .into_iter()
-        .map(move |values| LookupRequest { values, r#type: kind });
+    let requests = batches.clone().into_iter().map(move |values| LookupRequest {
+        values,
+        r#type: kind,
+        details: false,
+    });
     let mut replies = client
         .lookup_stream(tokio_stream::iter(requests))
         .await

@@ -23,9 +23,9 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 pub const MAX_LOOKUP_BATCH: usize = 100_000;
 /// Most records returned by one list page.
 pub const MAX_LIST_LIMIT: usize = 1_000;
-/// Batches smaller than this are validated on the calling thread: spawning
-/// costs more than it saves.
-const PARALLEL_VALIDATION_MIN: usize = 256;
+/// Batches smaller than this are sealed and validated on the calling thread:
+/// spawning costs more than it saves.
+const PARALLEL_MIN: usize = 256;
 /// Records read from the store per step while rebuilding the engine.
 const REBUILD_CHUNK: usize = 4_096;
 
@@ -99,8 +99,19 @@ pub struct IndicatorMatch {
     pub matched: String,
     /// The engine's view of the indicator.
     pub entry: Entry,
-    /// Categories and description, read from the record.
-    pub indicator: Indicator,
+    /// The description, when the lookup asked for details.
+    pub description: Option<String>,
+}
+
+impl IndicatorMatch {
+    fn new(hit: Hit, engine: &Engine) -> Self {
+        IndicatorMatch {
+            how: hit.kind,
+            entry: engine.entry(hit.entry).clone(),
+            matched: hit.matched,
+            description: None,
+        }
+    }
 }
 
 /// The answer for one looked-up value.
@@ -140,9 +151,6 @@ impl Finding {
         self.matches.iter().map(|m| m.entry.last_seen).max().unwrap_or(0)
     }
 }
-
-/// A looked-up value before its matches are described: position, parse result, hits.
-type Found = (usize, Result<Observable, NormalizeError>, Vec<(Hit, Entry)>);
 
 /// Counts for `cirfed status`.
 #[derive(Debug, Clone)]
@@ -296,14 +304,24 @@ impl Node {
                 .collect();
         }
         let now = unix_now();
-        let sealed: Vec<Result<Envelope, NodeError>> = drafts.into_iter().map(|d| self.seal_draft(d, now)).collect();
-        let envelopes: Vec<Envelope> = sealed.iter().filter_map(|s| s.as_ref().ok().cloned()).collect();
+        let sealed = in_parallel(drafts, |chunk| {
+            chunk.into_iter().map(|d| self.seal_draft(d, now)).collect()
+        });
+        let mut envelopes = Vec::with_capacity(sealed.len());
+        let mut refused = Vec::new();
+        for (position, result) in sealed.into_iter().enumerate() {
+            match result {
+                Ok(envelope) => envelopes.push(envelope),
+                Err(error) => refused.push((position, error)),
+            }
+        }
+        let total = envelopes.len() + refused.len();
         let mut stored = self.ingest(envelopes, now).into_iter();
-        sealed
-            .into_iter()
-            .map(|s| match s {
-                Ok(_) => stored.next().expect("one outcome per sealed draft"),
-                Err(e) => Err(e),
+        let mut refused = refused.into_iter().peekable();
+        (0..total)
+            .map(|position| match refused.next_if(|(at, _)| *at == position) {
+                Some((_, error)) => Err(error),
+                None => stored.next().expect("one outcome per sealed draft"),
             })
             .collect()
     }
@@ -434,30 +452,8 @@ impl Node {
 
     fn validate(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Verified, RecordError>> {
         let roster = self.roster.read().expect("roster lock");
-        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-        if envelopes.len() < PARALLEL_VALIDATION_MIN || threads == 1 {
-            return record::validate_batch(envelopes, &*roster, now);
-        }
-        let chunk = envelopes.len().div_ceil(threads);
-        let mut chunks: Vec<Vec<Envelope>> = Vec::with_capacity(threads);
-        let mut rest = envelopes;
-        while rest.len() > chunk {
-            let tail = rest.split_off(chunk);
-            chunks.push(rest);
-            rest = tail;
-        }
-        chunks.push(rest);
         let roster = &*roster;
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = chunks
-                .into_iter()
-                .map(|c| scope.spawn(move || record::validate_batch(c, roster, now)))
-                .collect();
-            handles
-                .into_iter()
-                .flat_map(|h| h.join().expect("validation thread"))
-                .collect()
-        })
+        in_parallel(envelopes, |chunk| record::validate_batch(chunk, roster, now))
     }
 
     /// Checks that need the store: who may retract or supersede what.
@@ -593,8 +589,15 @@ impl Node {
         }
     }
 
-    /// Looks values up against every live indicator.
-    pub fn lookup(&self, values: &[String], hint: Option<ObservableType>) -> Result<Vec<Finding>, NodeError> {
+    /// Looks values up against every live indicator. Matching never touches
+    /// disk; with `details`, descriptions are then read from the store for
+    /// the hits only.
+    pub fn lookup(
+        &self,
+        values: &[String],
+        hint: Option<ObservableType>,
+        details: bool,
+    ) -> Result<Vec<Finding>, NodeError> {
         if values.len() > MAX_LOOKUP_BATCH {
             return Err(NodeError::BatchTooLarge {
                 count: values.len(),
@@ -602,61 +605,51 @@ impl Node {
             });
         }
         let now = unix_now();
-        let mut found: Vec<Found> = Vec::new();
-        {
-            let engine = self.engine.read().expect("engine lock");
-            let mut hits = Vec::new();
-            for (index, value) in values.iter().enumerate() {
-                match normalize::parse(hint, value) {
-                    Ok(observable) => {
-                        engine.lookup_into(&observable, now, &mut hits);
-                        if !hits.is_empty() {
-                            let matched = hits
-                                .drain(..)
-                                .map(|h| (engine.entry(h.entry).clone(), h))
-                                .map(|(e, h)| (h, e));
-                            found.push((index, Ok(observable), matched.collect()));
-                        }
+        let mut findings = Vec::new();
+        let engine = self.engine.read().expect("engine lock");
+        let mut hits = Vec::new();
+        for (index, value) in values.iter().enumerate() {
+            let index = index as u32;
+            match normalize::parse(hint, value) {
+                Ok(observable) => {
+                    engine.lookup_into(&observable, now, &mut hits);
+                    if hits.is_empty() {
+                        continue;
                     }
-                    Err(e) => found.push((index, Err(e), Vec::new())),
+                    let matches = hits.drain(..).map(|hit| IndicatorMatch::new(hit, &engine)).collect();
+                    findings.push(Finding {
+                        index,
+                        observable: Ok(observable),
+                        matches,
+                    });
                 }
+                Err(e) => findings.push(Finding {
+                    index,
+                    observable: Err(e),
+                    matches: Vec::new(),
+                }),
             }
         }
-        // The engine lock is released before the store is read for details.
-        found
-            .into_iter()
-            .map(|(index, observable, matched)| self.describe(index, observable, matched))
-            .collect()
+        drop(engine);
+        if details {
+            self.describe(&mut findings)?;
+        }
+        Ok(findings)
     }
 
-    /// Reads categories and descriptions of matched indicators from the store
-    /// (only hits pay for this).
-    fn describe(
-        &self,
-        index: usize,
-        observable: Result<Observable, NormalizeError>,
-        matched: Vec<(Hit, Entry)>,
-    ) -> Result<Finding, NodeError> {
-        let ids: Vec<RecordId> = matched.iter().map(|(_, e)| e.id).collect();
-        let stored = self.store.get_many(&ids)?;
-        let mut matches = Vec::with_capacity(matched.len());
-        for ((hit, entry), stored) in matched.into_iter().zip(stored) {
-            let indicator = match decode_record(&stored)?.body {
-                Some(Body::Indicator(indicator)) => indicator,
-                _ => continue,
-            };
-            matches.push(IndicatorMatch {
-                how: hit.kind,
-                matched: hit.matched,
-                entry,
-                indicator,
-            });
+    /// Fills in the descriptions of matched indicators, in one store read.
+    fn describe(&self, findings: &mut [Finding]) -> Result<(), NodeError> {
+        let ids: Vec<RecordId> = findings.iter().flat_map(|f| &f.matches).map(|m| m.entry.id).collect();
+        let mut descriptions = std::collections::HashMap::with_capacity(ids.len());
+        for stored in self.store.get_many(&ids)? {
+            if let Some(Body::Indicator(indicator)) = decode_record(&stored)?.body {
+                descriptions.insert(stored.id, indicator.description);
+            }
         }
-        Ok(Finding {
-            index: index as u32,
-            observable,
-            matches,
-        })
+        for m in findings.iter_mut().flat_map(|f| f.matches.iter_mut()) {
+            m.description = descriptions.get(&m.entry.id).cloned();
+        }
+        Ok(())
     }
 
     /// Counts for `cirfed status`.
@@ -676,6 +669,32 @@ impl Node {
     pub fn membership(&self, key: &[u8; 32]) -> Option<record::Membership> {
         self.roster.read().expect("roster lock").membership(key)
     }
+}
+
+/// Runs `work` over `items` split into one chunk per core, keeping order.
+/// Small inputs stay on the calling thread: spawning costs more than it saves.
+fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(Vec<T>) -> Vec<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if items.len() < PARALLEL_MIN || threads == 1 {
+        return work(items);
+    }
+    let chunk = items.len().div_ceil(threads);
+    let mut chunks = Vec::with_capacity(threads);
+    let mut rest = items;
+    while rest.len() > chunk {
+        let tail = rest.split_off(chunk);
+        chunks.push(rest);
+        rest = tail;
+    }
+    chunks.push(rest);
+    let work = &work;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks.into_iter().map(|c| scope.spawn(move || work(c))).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("worker thread"))
+            .collect()
+    })
 }
 
 /// Decodes the record inside a stored envelope; the store only holds
@@ -699,6 +718,11 @@ fn entry_of(id: RecordId, record: &Record, indicator: &Indicator) -> Entry {
         level: indicator.cir_level as u8,
         confidence: indicator.confidence as u8,
         tlp: record.tlp,
+        // Validation admits only known codes, all below 32.
+        categories: indicator
+            .categories
+            .iter()
+            .fold(0, |bits, code| bits | 1u32.checked_shl(*code as u32).unwrap_or(0)),
         valid_until: indicator.valid_until,
         first_seen: indicator.first_seen,
         last_seen: indicator.last_seen,

@@ -119,7 +119,11 @@ impl TestNode {
     pub async fn lookup(&mut self, values: &[&str]) -> proto::LookupReply {
         let values = values.iter().map(|v| v.to_string()).collect();
         self.client
-            .lookup(proto::LookupRequest { values, r#type: 0 })
+            .lookup(proto::LookupRequest {
+                values,
+                r#type: 0,
+                details: true,
+            })
             .await
             .expect("lookup rpc")
             .into_inner()
