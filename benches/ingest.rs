@@ -45,9 +45,8 @@ fn publish(c: &mut Criterion) {
 fn verification_ceiling(c: &mut Criterion) {
     let key = SigningKey::from_bytes(&[7; 32]);
     let public: VerifyingKey = key.verifying_key();
-    let messages: Vec<Vec<u8>> = (0..BATCH)
-        .map(|n| signing_message(format!("record {n} with some body bytes").as_bytes()))
-        .collect();
+    let messages: Vec<Vec<u8>> =
+        (0..BATCH).map(|n| signing_message(format!("record {n} with some body bytes").as_bytes())).collect();
     let signatures: Vec<Signature> = messages.iter().map(|m| key.sign(m)).collect();
     let mut group = c.benchmark_group("ed25519");
     group.throughput(Throughput::Elements(BATCH));

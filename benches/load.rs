@@ -28,22 +28,10 @@ async fn lookup_stream(
     hit_percent: u64,
 ) -> anyhow::Result<(f64, u64)> {
     let values: Vec<String> = (0..queries as u64)
-        .map(|n| {
-            if n % 100 < hit_percent {
-                support::feed_value(n % feed).1
-            } else {
-                format!("miss{n}.example")
-            }
-        })
+        .map(|n| if n % 100 < hit_percent { support::feed_value(n % feed).1 } else { format!("miss{n}.example") })
         .collect();
-    let batches: Vec<LookupRequest> = values
-        .chunks(STREAM_BATCH)
-        .map(|c| LookupRequest {
-            values: c.to_vec(),
-            r#type: 0,
-            details: false,
-        })
-        .collect();
+    let batches: Vec<LookupRequest> =
+        values.chunks(STREAM_BATCH).map(|c| LookupRequest { values: c.to_vec(), r#type: 0, details: false }).collect();
     let started = Instant::now();
     let mut replies = client.lookup_stream(tokio_stream::iter(batches)).await?.into_inner();
     let (mut looked_up, mut matched) = (0u64, 0u64);
@@ -51,10 +39,7 @@ async fn lookup_stream(
         looked_up += u64::from(reply.looked_up);
         matched += reply.results.iter().filter(|r| !r.matches.is_empty()).count() as u64;
     }
-    anyhow::ensure!(
-        looked_up == queries as u64,
-        "the node answered {looked_up} of {queries} values"
-    );
+    anyhow::ensure!(looked_up == queries as u64, "the node answered {looked_up} of {queries} values");
     Ok((looked_up as f64 / started.elapsed().as_secs_f64(), matched))
 }
 
@@ -96,13 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let feed = env_u64("CIRFED_LOAD_FEED", 1_000_000);
     let queries = env_u64("CIRFED_LOAD_QUERIES", 5_000_000) as usize;
     let (_root, dir) = support::node_dir();
-    let running = server::start(
-        &dir,
-        Overrides {
-            api_listen: Some("127.0.0.1:0".parse()?),
-        },
-    )
-    .await?;
+    let running = server::start(&dir, Overrides { api_listen: Some("127.0.0.1:0".parse()?) }).await?;
     let node = running.node.clone();
 
     let started = Instant::now();
@@ -119,9 +98,8 @@ async fn main() -> anyhow::Result<()> {
     let store_bytes = dir_bytes(node.store().path());
     let rss = rss_mib();
 
-    let mut client = NodeClient::connect(format!("http://{}", running.api_addr))
-        .await?
-        .max_decoding_message_size(64 << 20);
+    let mut client =
+        NodeClient::connect(format!("http://{}", running.api_addr)).await?.max_decoding_message_size(64 << 20);
     let mut stream_rows = Vec::new();
     for hit_percent in HIT_PERCENTS {
         let (rate, matched) = lookup_stream(&mut client, feed, queries, hit_percent).await?;
@@ -134,10 +112,7 @@ async fn main() -> anyhow::Result<()> {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| feed | {feed} indicators |");
-    println!(
-        "| bulk publish (in-process, batches of {LOAD_BATCH}) | {:.0} records/s |",
-        feed as f64 / publish_secs
-    );
+    println!("| bulk publish (in-process, batches of {LOAD_BATCH}) | {:.0} records/s |", feed as f64 / publish_secs);
     println!(
         "| store on disk after flush | {:.1} MiB, {:.0} bytes/indicator |",
         store_bytes as f64 / 1048576.0,

@@ -12,10 +12,7 @@ use support::{feed_value, Rng};
 
 /// Indicators in the engine (override with CIRFED_BENCH_FEED).
 fn feed_size() -> u64 {
-    std::env::var("CIRFED_BENCH_FEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000)
+    std::env::var("CIRFED_BENCH_FEED").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000)
 }
 
 /// Lookups per measured iteration.
@@ -72,10 +69,7 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("lookup_engine");
     group.throughput(Throughput::Elements(QUERIES as u64));
 
-    for (name, kind) in [
-        ("exact_ipv4", ObservableType::Ipv4),
-        ("exact_domain_with_parents", ObservableType::Domain),
-    ] {
+    for (name, kind) in [("exact_ipv4", ObservableType::Ipv4), ("exact_domain_with_parents", ObservableType::Domain)] {
         let raw = exact_queries(kind);
         let parsed: Vec<_> = raw.iter().map(|v| normalize::parse(Some(kind), v).unwrap()).collect();
         let mut hits = Vec::new();

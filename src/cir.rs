@@ -57,10 +57,7 @@ fn normalise(s: &str) -> String {
 
 /// Removes the first of `prefixes` that `key` starts with, unless nothing would remain.
 fn strip_any_prefix<'a>(key: &'a str, prefixes: &[&str]) -> &'a str {
-    prefixes
-        .iter()
-        .find_map(|p| key.strip_prefix(p).filter(|rest| !rest.is_empty()))
-        .unwrap_or(key)
+    prefixes.iter().find_map(|p| key.strip_prefix(p).filter(|rest| !rest.is_empty())).unwrap_or(key)
 }
 
 /// Defines a vocabulary enum with `ALL`, `as_str`, `FromStr`, `Display` and serde,
@@ -376,10 +373,7 @@ impl CirLevel {
 
     /// The level as carried in the proto's `uint32 cir_level`.
     pub fn from_u32(n: u32) -> Result<Self, CirError> {
-        u8::try_from(n)
-            .ok()
-            .and_then(|n| Self::new(n).ok())
-            .ok_or(CirError::InvalidLevel(n))
+        u8::try_from(n).ok().and_then(|n| Self::new(n).ok()).ok_or(CirError::InvalidLevel(n))
     }
 
     /// Builds a level in a const table; a bad literal fails the build, not a run.
@@ -762,14 +756,7 @@ pub fn classify(input: &ClassificationInput) -> Result<Classification, CirError>
     let below: Vec<String> = present
         .iter()
         .filter(|value| value.levels().1 < level)
-        .map(|value| {
-            format!(
-                "{} {} allows at most level {}",
-                value.framework(),
-                value.title(),
-                value.levels().1.get()
-            )
-        })
+        .map(|value| format!("{} {} allows at most level {}", value.framework(), value.title(), value.levels().1.get()))
         .collect();
     let disagreement = (!below.is_empty()).then(|| {
         format!(
@@ -779,21 +766,13 @@ pub fn classify(input: &ClassificationInput) -> Result<Classification, CirError>
         )
     });
 
-    Ok(Classification {
-        level,
-        reasons,
-        disagreement,
-    })
+    Ok(Classification { level, reasons, disagreement })
 }
 
 impl Classification {
     /// Readable lines: the level, one line per input, and any disagreement.
     pub fn explain(&self) -> String {
-        let mut out = format!(
-            "CIR {}: {}\n",
-            self.level.to_string().to_lowercase(),
-            self.level.description()
-        );
+        let mut out = format!("CIR {}: {}\n", self.level.to_string().to_lowercase(), self.level.description());
         for reason in &self.reasons {
             out.push_str("  ");
             out.push_str(&reason.explanation);
@@ -806,10 +785,7 @@ impl Classification {
                 out.push('\n');
             }
             None if self.reasons.len() > 1 => {
-                out.push_str(&format!(
-                    "  level {} is the highest level any input implies\n",
-                    self.level.get()
-                ));
+                out.push_str(&format!("  level {} is the highest level any input implies\n", self.level.get()));
             }
             None => {}
         }
@@ -846,10 +822,7 @@ mod tests {
             (EnisaImpact::Impact4, 5),
         ];
         for (enisa, level) in expected {
-            let got = single(ClassificationInput {
-                enisa: Some(enisa),
-                ..input()
-            });
+            let got = single(ClassificationInput { enisa: Some(enisa), ..input() });
             assert_eq!(got, (level, level..=level), "ENISA {enisa}");
         }
     }
@@ -863,10 +836,7 @@ mod tests {
             (NistFunctionalImpact::High, 5..=5),
         ];
         for (nist, range) in expected {
-            let got = single(ClassificationInput {
-                nist_functional: Some(nist),
-                ..input()
-            });
+            let got = single(ClassificationInput { nist_functional: Some(nist), ..input() });
             assert_eq!(got, (*range.start(), range), "NIST functional {nist}");
         }
     }
@@ -880,27 +850,17 @@ mod tests {
             (NistInformationImpact::IntegrityLoss, 3..=5),
         ];
         for (nist, range) in expected {
-            let got = single(ClassificationInput {
-                nist_information: Some(nist),
-                ..input()
-            });
+            let got = single(ClassificationInput { nist_information: Some(nist), ..input() });
             assert_eq!(got, (*range.start(), range), "NIST information {nist}");
         }
     }
 
     #[test]
     fn tr62_d_c_b_a_map_to_1to2_3_4_5() {
-        let expected = [
-            (Tr62Category::D, 1..=2),
-            (Tr62Category::C, 3..=3),
-            (Tr62Category::B, 4..=4),
-            (Tr62Category::A, 5..=5),
-        ];
+        let expected =
+            [(Tr62Category::D, 1..=2), (Tr62Category::C, 3..=3), (Tr62Category::B, 4..=4), (Tr62Category::A, 5..=5)];
         for (tr62, range) in expected {
-            let got = single(ClassificationInput {
-                tr62: Some(tr62),
-                ..input()
-            });
+            let got = single(ClassificationInput { tr62: Some(tr62), ..input() });
             assert_eq!(got, (*range.start(), range), "TR 62 {tr62}");
         }
     }
@@ -911,11 +871,7 @@ mod tests {
             .iter()
             .map(|&v| ScaleValue::Enisa(v))
             .chain(NistFunctionalImpact::ALL.iter().map(|&v| ScaleValue::NistFunctional(v)))
-            .chain(
-                NistInformationImpact::ALL
-                    .iter()
-                    .map(|&v| ScaleValue::NistInformation(v)),
-            )
+            .chain(NistInformationImpact::ALL.iter().map(|&v| ScaleValue::NistInformation(v)))
             .chain(Tr62Category::ALL.iter().map(|&v| ScaleValue::Tr62(v)))
             .collect();
         assert_eq!(all.len(), LEVEL_TABLE.len());
@@ -960,16 +916,10 @@ mod tests {
         assert_eq!(c.level.get(), 5);
         let note = c.disagreement.as_deref().expect("inputs disagree");
         assert!(note.starts_with("inputs disagree"), "{note}");
-        assert!(
-            note.contains("TR 62 service category D allows at most level 2"),
-            "{note}"
-        );
+        assert!(note.contains("TR 62 service category D allows at most level 2"), "{note}");
         assert!(note.contains("highest level"), "{note}");
         let explained = c.explain();
-        assert!(
-            explained.starts_with("CIR level 5: major impact on customers"),
-            "{explained}"
-        );
+        assert!(explained.starts_with("CIR level 5: major impact on customers"), "{explained}");
         assert!(explained.contains(note), "{explained}");
     }
 
@@ -1096,10 +1046,7 @@ mod tests {
         assert_eq!("DoS".parse(), Ok(Category::DenialOfService));
         assert_eq!("DATA_EXFILTRATION".parse(), Ok(Category::DataExfiltration));
         assert_eq!("detection-and-analysis".parse(), Ok(Phase::DetectionAndAnalysis));
-        assert_eq!(
-            "Containment Eradication and Recovery".parse(),
-            Ok(Phase::ContainmentEradicationRecovery)
-        );
+        assert_eq!("Containment Eradication and Recovery".parse(), Ok(Phase::ContainmentEradicationRecovery));
         assert_eq!("post mortem".parse(), Ok(Phase::PostMortem));
         assert_eq!("impact-3".parse(), Ok(EnisaImpact::Impact3));
         assert_eq!("Impact 3".parse(), Ok(EnisaImpact::Impact3));
@@ -1112,10 +1059,7 @@ mod tests {
     #[test]
     fn unknown_tlp_lists_the_accepted_names() {
         let err = "orange".parse::<Tlp>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown TLP 'orange': expected one of clear, green, amber, amber+strict, red"
-        );
+        assert_eq!(err.to_string(), "unknown TLP 'orange': expected one of clear, green, amber, amber+strict, red");
     }
 
     #[test]
@@ -1188,10 +1132,7 @@ mod tests {
             assert_eq!(CirLevel::new(n).unwrap().get(), n);
         }
         assert_eq!(CirLevel::new(0), Err(CirError::InvalidLevel(0)));
-        assert_eq!(
-            CirLevel::new(7).unwrap_err().to_string(),
-            "invalid CIR level 7: expected 1 to 5"
-        );
+        assert_eq!(CirLevel::new(7).unwrap_err().to_string(), "invalid CIR level 7: expected 1 to 5");
         assert_eq!(CirLevel::from_u32(300), Err(CirError::InvalidLevel(300)));
         assert_eq!(CirLevel::from_u32(3), CirLevel::new(3));
         let all: Vec<u8> = CirLevel::ALL.iter().map(|l| l.get()).collect();

@@ -132,20 +132,13 @@ fn default_true() -> bool {
 
 impl Default for ApiSection {
     fn default() -> Self {
-        ApiSection {
-            listen: default_api_listen(),
-            tls: false,
-            client_ca: None,
-        }
+        ApiSection { listen: default_api_listen(), tls: false, client_ca: None }
     }
 }
 
 impl Default for FederationSection {
     fn default() -> Self {
-        FederationSection {
-            listen: default_federation_listen(),
-            peers: Vec::new(),
-        }
+        FederationSection { listen: default_federation_listen(), peers: Vec::new() }
     }
 }
 
@@ -190,15 +183,9 @@ impl ConfigFile {
         let path = node_dir.join(CONFIG_FILE);
         let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => ConfigError::Missing(path.clone()),
-            _ => ConfigError::Unreadable {
-                path: path.clone(),
-                reason: e.to_string(),
-            },
+            _ => ConfigError::Unreadable { path: path.clone(), reason: e.to_string() },
         })?;
-        toml::from_str(&text).map_err(|e| ConfigError::Parse {
-            path,
-            reason: e.message().to_string(),
-        })
+        toml::from_str(&text).map_err(|e| ConfigError::Parse { path, reason: e.message().to_string() })
     }
 
     /// The file's text, with every default written out.
@@ -226,10 +213,7 @@ impl ConfigFile {
         if publish.time_granularity_secs == 0 || publish.time_granularity_secs > MAX_TIME_GRANULARITY_SECS {
             return Err(ConfigError::Invalid {
                 field: "publish.time_granularity_secs",
-                reason: format!(
-                    "{} is outside 1 to {MAX_TIME_GRANULARITY_SECS}",
-                    publish.time_granularity_secs
-                ),
+                reason: format!("{} is outside 1 to {MAX_TIME_GRANULARITY_SECS}", publish.time_granularity_secs),
             });
         }
         Ok(Config {
@@ -245,10 +229,7 @@ impl ConfigFile {
 }
 
 fn parse_addr(field: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {
-    value.parse().map_err(|_| ConfigError::Invalid {
-        field,
-        reason: format!("'{value}' is not an ip:port address"),
-    })
+    value.parse().map_err(|_| ConfigError::Invalid { field, reason: format!("'{value}' is not an ip:port address") })
 }
 
 #[cfg(test)]
@@ -257,10 +238,7 @@ mod tests {
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         toml::from_str::<ConfigFile>(text)
-            .map_err(|e| ConfigError::Parse {
-                path: "t".into(),
-                reason: e.to_string(),
-            })?
+            .map_err(|e| ConfigError::Parse { path: "t".into(), reason: e.to_string() })?
             .validate()
     }
 
@@ -282,10 +260,7 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_refused() {
-        assert!(matches!(
-            parse("[api]\nlisten_addr = \"127.0.0.1:1\"\n"),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(parse("[api]\nlisten_addr = \"127.0.0.1:1\"\n"), Err(ConfigError::Parse { .. })));
     }
 
     #[test]
@@ -299,11 +274,7 @@ mod tests {
     fn out_of_range_limits_are_refused() {
         assert!(parse("[publish]\ndefault_valid_days = 0\n").is_err());
         assert!(parse(&format!("[publish]\ndefault_valid_days = {}\n", MAX_VALID_DAYS + 1)).is_err());
-        assert!(parse(&format!(
-            "[publish]\ntime_granularity_secs = {}\n",
-            MAX_TIME_GRANULARITY_SECS + 1
-        ))
-        .is_err());
+        assert!(parse(&format!("[publish]\ntime_granularity_secs = {}\n", MAX_TIME_GRANULARITY_SECS + 1)).is_err());
         assert!(parse("[api]\nlisten = \"localhost\"\n").is_err());
     }
 

@@ -125,10 +125,7 @@ struct V4Networks {
 
 impl V4Networks {
     fn new() -> Self {
-        V4Networks {
-            by_network: Map::default(),
-            covering: vec![0; V4_BLOCKS],
-        }
+        V4Networks { by_network: Map::default(), covering: vec![0; V4_BLOCKS] }
     }
 
     fn key(network: u32, len: u8) -> u64 {
@@ -153,11 +150,7 @@ impl V4Networks {
             }
             let len = 63 - lengths.leading_zeros() as u8;
             lengths &= !(1 << len);
-            let network = if len == 0 {
-                0
-            } else {
-                address & (u32::MAX << (32 - len))
-            };
+            let network = if len == 0 { 0 } else { address & (u32::MAX << (32 - len)) };
             if let Some(postings) = self.by_network.get(&Self::key(network, len)) {
                 return Some((network, len, postings));
             }
@@ -311,11 +304,7 @@ impl Engine {
         if let Some(postings) = self.exact_v4.get(&address) {
             self.collect(postings, now, how, || value.to_string(), hits);
         }
-        let contained = if how == MatchKind::Exact {
-            MatchKind::CidrContains
-        } else {
-            how
-        };
+        let contained = if how == MatchKind::Exact { MatchKind::CidrContains } else { how };
         self.v4_into(address, 32, now, contained, hits);
     }
 
@@ -328,20 +317,12 @@ impl Engine {
     /// A looked-up CIDR matches published networks that contain it.
     fn network_into(&self, value: &str, now: i64, hits: &mut Vec<Hit>) {
         match value.parse::<ipnet::IpNet>() {
-            Ok(ipnet::IpNet::V4(net)) => self.v4_into(
-                u32::from(net.network()),
-                net.prefix_len(),
-                now,
-                MatchKind::CidrContains,
-                hits,
-            ),
-            Ok(ipnet::IpNet::V6(net)) => self.v6_into(
-                u128::from(net.network()),
-                net.prefix_len(),
-                now,
-                MatchKind::CidrContains,
-                hits,
-            ),
+            Ok(ipnet::IpNet::V4(net)) => {
+                self.v4_into(u32::from(net.network()), net.prefix_len(), now, MatchKind::CidrContains, hits)
+            }
+            Ok(ipnet::IpNet::V6(net)) => {
+                self.v6_into(u128::from(net.network()), net.prefix_len(), now, MatchKind::CidrContains, hits)
+            }
             Err(_) => {}
         }
     }
@@ -351,34 +332,18 @@ impl Engine {
             if how == MatchKind::CidrContains && len == max_len && max_len < 32 {
                 continue; // the same CIDR was already reported as an exact match
             }
-            self.collect(
-                postings,
-                now,
-                how,
-                || format!("{}/{len}", Ipv4Addr::from(network)),
-                hits,
-            );
+            self.collect(postings, now, how, || format!("{}/{len}", Ipv4Addr::from(network)), hits);
         }
     }
 
     fn v6_into(&self, address: u128, max_len: u8, now: i64, how: MatchKind, hits: &mut Vec<Hit>) {
         for &len in self.v6_lengths.iter().filter(|&&len| len <= max_len) {
-            let network = if len == 0 {
-                0
-            } else {
-                address & (u128::MAX << (128 - len))
-            };
+            let network = if len == 0 { 0 } else { address & (u128::MAX << (128 - len)) };
             if let Some(postings) = self.v6[len as usize].get(&network) {
                 if how == MatchKind::CidrContains && len == max_len && max_len < 128 {
                     continue;
                 }
-                self.collect(
-                    postings,
-                    now,
-                    how,
-                    || format!("{}/{len}", Ipv6Addr::from(network)),
-                    hits,
-                );
+                self.collect(postings, now, how, || format!("{}/{len}", Ipv6Addr::from(network)), hits);
             }
         }
     }
@@ -395,20 +360,14 @@ impl Engine {
             let entry = &self.entries[index as usize];
             // Expired and retracted indicators never match.
             if entry.active && entry.valid_until > now {
-                hits.push(Hit {
-                    entry: index,
-                    kind: how,
-                    matched: matched(),
-                });
+                hits.push(Hit { entry: index, kind: how, matched: matched() });
             }
         }
     }
 }
 
 fn push<K: std::hash::Hash + Eq>(map: &mut Map<K>, key: K, index: u32) {
-    map.entry(key)
-        .and_modify(|p| p.push(index))
-        .or_insert(Postings::One(index));
+    map.entry(key).and_modify(|p| p.push(index)).or_insert(Postings::One(index));
 }
 
 fn insert_length(lengths: &mut Vec<u8>, len: u8) {
@@ -458,19 +417,13 @@ mod tests {
     #[test]
     fn exact_value_matches() {
         let engine = engine(&[(1, ObservableType::Ipv4, "198.51.100.7")]);
-        assert_eq!(
-            query(&engine, "198.51.100.7"),
-            vec![(1, MatchKind::Exact, "198.51.100.7".into())]
-        );
+        assert_eq!(query(&engine, "198.51.100.7"), vec![(1, MatchKind::Exact, "198.51.100.7".into())]);
         assert!(query(&engine, "198.51.100.8").is_empty());
     }
 
     #[test]
     fn address_inside_published_cidr_matches() {
-        let engine = engine(&[
-            (1, ObservableType::Cidr, "198.51.100.0/24"),
-            (2, ObservableType::Cidr, "198.0.0.0/8"),
-        ]);
+        let engine = engine(&[(1, ObservableType::Cidr, "198.51.100.0/24"), (2, ObservableType::Cidr, "198.0.0.0/8")]);
         let hits = query(&engine, "198.51.100.77");
         assert_eq!(
             hits,
@@ -492,29 +445,18 @@ mod tests {
     #[test]
     fn narrower_cidr_matches_a_wider_published_one() {
         let engine = engine(&[(1, ObservableType::Cidr, "10.0.0.0/8")]);
-        assert_eq!(
-            query(&engine, "10.1.0.0/16"),
-            vec![(1, MatchKind::CidrContains, "10.0.0.0/8".into())]
-        );
-        assert_eq!(
-            query(&engine, "10.0.0.0/8"),
-            vec![(1, MatchKind::Exact, "10.0.0.0/8".into())]
-        );
+        assert_eq!(query(&engine, "10.1.0.0/16"), vec![(1, MatchKind::CidrContains, "10.0.0.0/8".into())]);
+        assert_eq!(query(&engine, "10.0.0.0/8"), vec![(1, MatchKind::Exact, "10.0.0.0/8".into())]);
     }
 
     #[test]
     fn domain_and_every_parent_domain_match() {
-        let engine = engine(&[
-            (1, ObservableType::Domain, "evil.example"),
-            (2, ObservableType::Domain, "c2.evil.example"),
-        ]);
+        let engine =
+            engine(&[(1, ObservableType::Domain, "evil.example"), (2, ObservableType::Domain, "c2.evil.example")]);
         assert_eq!(query(&engine, "a.c2.evil.example").len(), 2);
         assert_eq!(
             query(&engine, "c2.evil.example"),
-            vec![
-                (2, MatchKind::Exact, "c2.evil.example".into()),
-                (1, MatchKind::ParentDomain, "evil.example".into()),
-            ]
+            vec![(2, MatchKind::Exact, "c2.evil.example".into()), (1, MatchKind::ParentDomain, "evil.example".into()),]
         );
         assert!(query(&engine, "notevil.example").is_empty());
     }
@@ -534,14 +476,8 @@ mod tests {
                 (2, MatchKind::UrlHost, "evil.example".into())
             ]
         );
-        assert_eq!(
-            query(&engine, "https://203.0.113.9/x"),
-            vec![(3, MatchKind::UrlHost, "203.0.113.9".into())]
-        );
-        assert_eq!(
-            query(&engine, "https://cdn.evil.example/"),
-            vec![(2, MatchKind::UrlHost, "evil.example".into())]
-        );
+        assert_eq!(query(&engine, "https://203.0.113.9/x"), vec![(3, MatchKind::UrlHost, "203.0.113.9".into())]);
+        assert_eq!(query(&engine, "https://cdn.evil.example/"), vec![(2, MatchKind::UrlHost, "evil.example".into())]);
     }
 
     #[test]
@@ -572,26 +508,18 @@ mod tests {
 
     #[test]
     fn several_authors_of_one_value_all_match() {
-        let engine = engine(&[
-            (1, ObservableType::Domain, "evil.example"),
-            (2, ObservableType::Domain, "evil.example"),
-        ]);
+        let engine =
+            engine(&[(1, ObservableType::Domain, "evil.example"), (2, ObservableType::Domain, "evil.example")]);
         assert_eq!(query(&engine, "evil.example").len(), 2);
     }
 
     #[test]
     fn short_prefixes_spanning_many_blocks_match() {
-        let engine = engine(&[
-            (1, ObservableType::Cidr, "10.0.0.0/8"),
-            (2, ObservableType::Cidr, "0.0.0.0/0"),
-        ]);
+        let engine = engine(&[(1, ObservableType::Cidr, "10.0.0.0/8"), (2, ObservableType::Cidr, "0.0.0.0/0")]);
         let hits = query(&engine, "10.200.3.4");
         assert_eq!(hits.len(), 2);
         assert_eq!(hits[0].2, "10.0.0.0/8", "longest prefix first");
-        assert_eq!(
-            query(&engine, "192.0.2.1"),
-            vec![(2, MatchKind::CidrContains, "0.0.0.0/0".into())]
-        );
+        assert_eq!(query(&engine, "192.0.2.1"), vec![(2, MatchKind::CidrContains, "0.0.0.0/0".into())]);
     }
 
     proptest::proptest! {

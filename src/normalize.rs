@@ -136,9 +136,7 @@ impl FromStr for ObservableType {
             "fingerprint" => Ok(Self::CertificateFingerprint),
             "ua" => Ok(Self::UserAgent),
             "as" => Ok(Self::Asn),
-            _ => Err(NormalizeError::UnknownType {
-                name: s.trim().to_owned(),
-            }),
+            _ => Err(NormalizeError::UnknownType { name: s.trim().to_owned() }),
         }
     }
 }
@@ -321,10 +319,7 @@ pub fn is_canonical(kind: ObservableType, value: &str) -> bool {
 
 /// The parent domains of a canonical domain, nearest first, excluding itself and the bare TLD.
 pub fn parent_domains(domain: &str) -> impl Iterator<Item = &str> {
-    domain
-        .match_indices('.')
-        .map(move |(dot, _)| &domain[dot + 1..])
-        .take_while(|parent| parent.contains('.'))
+    domain.match_indices('.').map(move |(dot, _)| &domain[dot + 1..]).take_while(|parent| parent.contains('.'))
 }
 
 /// The host of a canonical URL as an observable (Domain, Ipv4 or Ipv6), if it is a valid one.
@@ -370,10 +365,7 @@ fn prepare(raw: &str) -> Result<Cow<'_, str>, NormalizeError> {
         return Err(E::Empty);
     }
     if s.len() > MAX_OBSERVABLE_LEN {
-        return Err(E::TooLong {
-            len: s.len(),
-            max: MAX_OBSERVABLE_LEN,
-        });
+        return Err(E::TooLong { len: s.len(), max: MAX_OBSERVABLE_LEN });
     }
     if let Some(c) = find_control(s) {
         return Err(E::ControlCharacter { code: u32::from(c) });
@@ -475,10 +467,7 @@ fn is_hxxp_scheme(rest: &[u8]) -> bool {
         return false;
     }
     let after = &rest[4..];
-    let after = after
-        .strip_prefix(b"s")
-        .or_else(|| after.strip_prefix(b"S"))
-        .unwrap_or(after);
+    let after = after.strip_prefix(b"s").or_else(|| after.strip_prefix(b"S")).unwrap_or(after);
     matches!(after.first(), Some(b':' | b'['))
 }
 
@@ -500,15 +489,11 @@ fn parse_ipv4(s: &str) -> Result<Ipv4Addr, NormalizeError> {
     let mut octets = [0u8; 4];
     let mut parts = s.split('.');
     for octet in &mut octets {
-        let part = parts.next().ok_or(E::InvalidIpv4 {
-            reason: "it has fewer than four octets",
-        })?;
+        let part = parts.next().ok_or(E::InvalidIpv4 { reason: "it has fewer than four octets" })?;
         *octet = parse_octet(part)?;
     }
     if parts.next().is_some() {
-        return Err(E::InvalidIpv4 {
-            reason: "it has more than four octets",
-        });
+        return Err(E::InvalidIpv4 { reason: "it has more than four octets" });
     }
     Ok(Ipv4Addr::from(octets))
 }
@@ -522,42 +507,32 @@ fn parse_octet(part: &str) -> Result<u8, NormalizeError> {
         // Some parsers (inet_aton, browsers) read 010 as octal 8: the value is ambiguous.
         "an octet has a leading zero, which some parsers read as octal"
     } else {
-        return part.parse().map_err(|_| E::InvalidIpv4 {
-            reason: "an octet is greater than 255",
-        });
+        return part.parse().map_err(|_| E::InvalidIpv4 { reason: "an octet is greater than 255" });
     };
     Err(E::InvalidIpv4 { reason })
 }
 
 fn parse_ipv6(s: &str) -> Result<Ipv6Addr, NormalizeError> {
     let inner = match s.strip_prefix('[') {
-        Some(rest) => rest.strip_suffix(']').ok_or(E::InvalidIpv6 {
-            reason: "an opening bracket has no closing bracket",
-        })?,
+        Some(rest) => {
+            rest.strip_suffix(']').ok_or(E::InvalidIpv6 { reason: "an opening bracket has no closing bracket" })?
+        }
         None => s,
     };
     if inner.contains('%') {
-        return Err(E::InvalidIpv6 {
-            reason: "zone ids (%eth0) only mean something on one host",
-        });
+        return Err(E::InvalidIpv6 { reason: "zone ids (%eth0) only mean something on one host" });
     }
-    inner.parse().map_err(|_| E::InvalidIpv6 {
-        reason: "it is not eight groups of hex digits with at most one ::",
-    })
+    inner.parse().map_err(|_| E::InvalidIpv6 { reason: "it is not eight groups of hex digits with at most one ::" })
 }
 
 fn normalize_cidr(s: &str) -> Result<String, NormalizeError> {
-    let (addr, prefix) = s.split_once('/').ok_or(E::InvalidCidr {
-        reason: "the /prefix-length is missing",
-    })?;
+    let (addr, prefix) = s.split_once('/').ok_or(E::InvalidCidr { reason: "the /prefix-length is missing" })?;
     let prefix = parse_prefix_len(prefix)?;
-    let too_long = |_| E::InvalidCidr {
-        reason: "the prefix length is longer than the address (32 for ipv4, 128 for ipv6)",
-    };
+    let too_long =
+        |_| E::InvalidCidr { reason: "the prefix length is longer than the address (32 for ipv4, 128 for ipv6)" };
     if addr.contains(':') {
-        let addr = parse_ipv6(addr).map_err(|_| E::InvalidCidr {
-            reason: "the address is not a valid ipv6 address",
-        })?;
+        let addr =
+            parse_ipv6(addr).map_err(|_| E::InvalidCidr { reason: "the address is not a valid ipv6 address" })?;
         let net = Ipv6Net::new(addr, prefix).map_err(too_long)?;
         return Ok(net.trunc().to_string());
     }
@@ -571,13 +546,9 @@ fn normalize_cidr(s: &str) -> Result<String, NormalizeError> {
 
 fn parse_prefix_len(s: &str) -> Result<u8, NormalizeError> {
     if s.is_empty() || s.len() > 3 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(E::InvalidCidr {
-            reason: "the prefix length is not a number from 0 to 128",
-        });
+        return Err(E::InvalidCidr { reason: "the prefix length is not a number from 0 to 128" });
     }
-    s.parse().map_err(|_| E::InvalidCidr {
-        reason: "the prefix length is not a number from 0 to 128",
-    })
+    s.parse().map_err(|_| E::InvalidCidr { reason: "the prefix length is not a number from 0 to 128" })
 }
 
 // ---------------------------------------------------------------------------
@@ -619,9 +590,7 @@ fn to_punycode(name: &str) -> Result<String, NormalizeError> {
     Uts46::new()
         .to_ascii(name.as_bytes(), AsciiDenyList::URL, Hyphens::Allow, DnsLength::Ignore)
         .map(Cow::into_owned)
-        .map_err(|_| E::InvalidDomain {
-            reason: "it is not a valid internationalised domain name",
-        })
+        .map_err(|_| E::InvalidDomain { reason: "it is not a valid internationalised domain name" })
 }
 
 /// Checks DNS rules on a lowercase ASCII name.
@@ -657,10 +626,7 @@ fn check_label(label: &[u8]) -> Result<(), NormalizeError> {
         "it has an empty label (a leading dot or two dots in a row)"
     } else if label.len() > MAX_DOMAIN_LABEL_LEN {
         "a label is longer than 63 bytes"
-    } else if !label
-        .iter()
-        .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-    {
+    } else if !label.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_') {
         "it contains a character other than letters, digits, hyphens and underscores"
     } else if label.first() == Some(&b'-') || label.last() == Some(&b'-') {
         "a label starts or ends with a hyphen"
@@ -680,9 +646,7 @@ fn normalize_url(s: &str) -> Result<String, NormalizeError> {
             Cow::Owned(refanged) => canonical = parse_url(&refanged)?,
         }
     }
-    Err(E::InvalidUrl {
-        reason: "it still looks defanged after repeated refanging",
-    })
+    Err(E::InvalidUrl { reason: "it still looks defanged after repeated refanging" })
 }
 
 /// Rounds of refang-and-parse before giving up on a URL built to never settle.
@@ -702,10 +666,7 @@ fn parse_url(s: &str) -> Result<String, NormalizeError> {
     url.set_fragment(None);
     let canonical = String::from(url);
     if canonical.len() > MAX_OBSERVABLE_LEN {
-        return Err(E::TooLong {
-            len: canonical.len(),
-            max: MAX_OBSERVABLE_LEN,
-        });
+        return Err(E::TooLong { len: canonical.len(), max: MAX_OBSERVABLE_LEN });
     }
     Ok(canonical)
 }
@@ -713,12 +674,8 @@ fn parse_url(s: &str) -> Result<String, NormalizeError> {
 /// Requires a non-empty host and gives hosts of non-http-like schemes the same form http gets.
 fn canonicalize_host(url: &mut Url) -> Result<(), NormalizeError> {
     match url.host() {
-        None => Err(E::InvalidUrl {
-            reason: "it has no host",
-        }),
-        Some(Host::Domain("")) => Err(E::InvalidUrl {
-            reason: "its host is empty",
-        }),
+        None => Err(E::InvalidUrl { reason: "it has no host" }),
+        Some(Host::Domain("")) => Err(E::InvalidUrl { reason: "its host is empty" }),
         // The url crate keeps hosts of schemes it does not know opaque: not lowercased, not IDNA.
         Some(Host::Domain(opaque)) if !url.is_special() => {
             let host = special_host(opaque).unwrap_or_else(|| opaque.to_ascii_lowercase());
@@ -731,10 +688,7 @@ fn canonicalize_host(url: &mut Url) -> Result<(), NormalizeError> {
 /// The form an opaque host takes in an http URL (percent-decoded, IDNA, lowercase), if it is valid there.
 fn special_host(opaque: &str) -> Option<String> {
     // Opaque hosts exclude `/`, `@`, `:` and the like, so the host alone is all that gets parsed.
-    Url::parse(&format!("http://{opaque}/"))
-        .ok()?
-        .host_str()
-        .map(str::to_owned)
+    Url::parse(&format!("http://{opaque}/")).ok()?.host_str().map(str::to_owned)
 }
 
 /// True when `s` starts with `scheme:` that is not a `host:port`.
@@ -793,11 +747,7 @@ fn is_email_local_byte(b: u8) -> bool {
 fn normalize_hash(kind: ObservableType, s: &str) -> Result<String, NormalizeError> {
     let expected = kind.hash_len().expect("normalize_hash is called for hash kinds");
     if s.len() != expected {
-        return Err(E::InvalidHash {
-            kind,
-            expected,
-            found: s.chars().count(),
-        });
+        return Err(E::InvalidHash { kind, expected, found: s.chars().count() });
     }
     if !is_hex(s) {
         return Err(E::NotHex { kind });
@@ -824,26 +774,19 @@ fn normalize_asn(s: &str) -> Result<String, NormalizeError> {
 
 fn parse_asn_digits(s: &str) -> Result<u32, NormalizeError> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(E::InvalidAsn {
-            reason: "the number is missing or not decimal",
-        });
+        return Err(E::InvalidAsn { reason: "the number is missing or not decimal" });
     }
-    s.parse().map_err(|_| E::InvalidAsn {
-        reason: "the number is greater than 4294967295",
-    })
+    s.parse().map_err(|_| E::InvalidAsn { reason: "the number is greater than 4294967295" })
 }
 
 fn parse_asn_half(s: &str) -> Result<u16, NormalizeError> {
     let n = parse_asn_digits(s)?;
-    u16::try_from(n).map_err(|_| E::InvalidAsn {
-        reason: "a part of an asdot number is greater than 65535",
-    })
+    u16::try_from(n).map_err(|_| E::InvalidAsn { reason: "a part of an asdot number is greater than 65535" })
 }
 
 /// AWS access key id prefixes by principal type (user keys, STS keys, groups, roles, ...).
-const AWS_KEY_PREFIXES: [&str; 11] = [
-    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA",
-];
+const AWS_KEY_PREFIXES: [&str; 11] =
+    ["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "APKA", "ABIA", "ACCA"];
 
 fn normalize_access_key_id(s: &str) -> Result<String, NormalizeError> {
     let key = s.to_ascii_uppercase();
@@ -859,8 +802,7 @@ fn is_aws_key_id(key: &str) -> bool {
 }
 
 fn is_google_hmac_id(key: &str) -> bool {
-    key.strip_prefix("GOOG")
-        .is_some_and(|rest| (20..=60).contains(&rest.len()) && is_upper_alnum(rest))
+    key.strip_prefix("GOOG").is_some_and(|rest| (20..=60).contains(&rest.len()) && is_upper_alnum(rest))
 }
 
 fn is_upper_alnum(s: &str) -> bool {
@@ -878,9 +820,7 @@ fn normalize_resource_name(s: &str) -> Result<String, NormalizeError> {
     } else if let Some(rest) = s.strip_prefix("//") {
         normalize_gcp_name(rest)
     } else {
-        Err(E::InvalidResourceName {
-            reason: "it is not an arn, an azure resource id or a gcp resource name",
-        })
+        Err(E::InvalidResourceName { reason: "it is not an arn, an azure resource id or a gcp resource name" })
     }
 }
 
@@ -892,14 +832,9 @@ fn is_aws_partition(p: &str) -> bool {
 fn normalize_arn(s: &str) -> Result<String, NormalizeError> {
     let err = |reason| Err(E::InvalidResourceName { reason });
     let mut parts = s.splitn(6, ':');
-    let (Some(_), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-        parts.next(),
-    ) else {
+    let (Some(_), Some(partition), Some(service), Some(region), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return err("the arn has fewer than six colon-separated parts");
     };
     let [partition, service, region, account] = [partition, service, region, account].map(str::to_ascii_lowercase);
@@ -919,8 +854,7 @@ fn normalize_arn(s: &str) -> Result<String, NormalizeError> {
 }
 
 fn is_lower_ldh(s: &str) -> bool {
-    s.bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn is_account_id(s: &str) -> bool {
@@ -1006,10 +940,7 @@ fn normalize_user_agent(s: &str) -> Result<String, NormalizeError> {
         out.push_str(word);
     }
     if out.len() > MAX_USER_AGENT_LEN {
-        return Err(E::TooLong {
-            len: out.len(),
-            max: MAX_USER_AGENT_LEN,
-        });
+        return Err(E::TooLong { len: out.len(), max: MAX_USER_AGENT_LEN });
     }
     Ok(out)
 }
@@ -1059,8 +990,7 @@ fn looks_like_resource_name(s: &str) -> bool {
 /// A `product/version` token among words (`Mozilla/5.0 (...)`), or a lone `curl/8.4.0`.
 fn looks_like_user_agent(s: &str) -> bool {
     if s.contains(char::is_whitespace) {
-        s.split_whitespace()
-            .any(|t| is_product_token(t, |b| is_name_byte(b) || b == b'.'))
+        s.split_whitespace().any(|t| is_product_token(t, |b| is_name_byte(b) || b == b'.'))
     } else {
         // Without spaces a dotted name would be a host with a path, not a product.
         is_product_token(s, is_name_byte)
@@ -1090,13 +1020,7 @@ mod tests {
     macro_rules! assert_refused {
         ($kind:expr, $raw:expr, $pattern:pat) => {{
             let result = normalize($kind, $raw);
-            assert!(
-                matches!(result, Err($pattern)),
-                "{} {:?} gave {:?}",
-                $kind,
-                $raw,
-                result
-            );
+            assert!(matches!(result, Err($pattern)), "{} {:?} gave {:?}", $kind, $raw, result);
         }};
     }
 
@@ -1126,10 +1050,7 @@ mod tests {
             assert_eq!(kind.code(), code, "{kind}");
             assert_eq!(ObservableType::from_code(code), Some(kind));
         }
-        assert_eq!(
-            ObservableType::ALL.map(ObservableType::code).to_vec(),
-            (1..=14).collect::<Vec<u8>>()
-        );
+        assert_eq!(ObservableType::ALL.map(ObservableType::code).to_vec(), (1..=14).collect::<Vec<u8>>());
     }
 
     #[test]
@@ -1190,13 +1111,7 @@ mod tests {
     fn values_over_the_length_limit_are_refused() {
         let long = format!("http://example.com/{}", "a".repeat(MAX_OBSERVABLE_LEN));
         let err = normalize(T::Url, &long).expect_err("too long");
-        assert_eq!(
-            err,
-            E::TooLong {
-                len: long.len(),
-                max: MAX_OBSERVABLE_LEN
-            }
-        );
+        assert_eq!(err, E::TooLong { len: long.len(), max: MAX_OBSERVABLE_LEN });
         assert!(detect(&long).is_err());
     }
 
@@ -1204,20 +1119,13 @@ mod tests {
     fn control_characters_are_refused() {
         assert_refused!(T::Domain, "exa\u{0}mple.com", E::ControlCharacter { code: 0 });
         assert_refused!(T::UserAgent, "curl/8.4.0\tx", E::ControlCharacter { code: 9 });
-        assert_refused!(
-            T::Url,
-            "http://example.com/a\u{85}b",
-            E::ControlCharacter { code: 0x85 }
-        );
+        assert_refused!(T::Url, "http://example.com/a\u{85}b", E::ControlCharacter { code: 0x85 });
         assert!(error_text(T::Domain, "a\u{1b}.com").contains("U+001B"));
     }
 
     #[test]
     fn defanged_values_are_refanged() {
-        assert_canonical(
-            T::Ipv4,
-            &[("192.0.2[.]1", "192.0.2.1"), ("192(.)0{.}2[dot]1", "192.0.2.1")],
-        );
+        assert_canonical(T::Ipv4, &[("192.0.2[.]1", "192.0.2.1"), ("192(.)0{.}2[dot]1", "192.0.2.1")]);
         assert_canonical(T::Ipv6, &[("2001:db8[:]:1", "2001:db8::1")]);
         assert_canonical(T::Cidr, &[("10.0.0[.]0/8", "10.0.0.0/8")]);
         assert_canonical(
@@ -1238,10 +1146,7 @@ mod tests {
         );
         assert_canonical(
             T::Email,
-            &[
-                ("bob[@]evil[.]example", "bob@evil.example"),
-                ("bob[at]evil.example", "bob@evil.example"),
-            ],
+            &[("bob[@]evil[.]example", "bob@evil.example"), ("bob[at]evil.example", "bob@evil.example")],
         );
     }
 
@@ -1259,11 +1164,7 @@ mod tests {
     fn ipv4_keeps_its_dotted_quad_form() {
         assert_canonical(
             T::Ipv4,
-            &[
-                ("192.0.2.1", "192.0.2.1"),
-                ("0.0.0.0", "0.0.0.0"),
-                ("255.255.255.255", "255.255.255.255"),
-            ],
+            &[("192.0.2.1", "192.0.2.1"), ("0.0.0.0", "0.0.0.0"), ("255.255.255.255", "255.255.255.255")],
         );
     }
 
@@ -1277,16 +1178,7 @@ mod tests {
 
     #[test]
     fn malformed_ipv4_is_refused() {
-        for raw in [
-            "1.2.3",
-            "1.2.3.4.5",
-            "1.2.3.256",
-            "1..2.3",
-            "1.2.3.a",
-            "+1.2.3.4",
-            "0x7f.0.0.1",
-            "1.2.3.4/32",
-        ] {
+        for raw in ["1.2.3", "1.2.3.4.5", "1.2.3.256", "1..2.3", "1.2.3.a", "+1.2.3.4", "0x7f.0.0.1", "1.2.3.4/32"] {
             assert_refused!(T::Ipv4, raw, E::InvalidIpv4 { .. });
         }
     }
@@ -1406,10 +1298,7 @@ mod tests {
                 ("FTP://FTP.example.com/file", "ftp://ftp.example.com/file"),
                 ("wss://example.com:443/socket", "wss://example.com/socket"),
                 ("ssh://Host.Example.COM/x", "ssh://host.example.com/x"),
-                (
-                    "ssh://git@Bücher.example:2222/r",
-                    "ssh://git@xn--bcher-kva.example:2222/r",
-                ),
+                ("ssh://git@Bücher.example:2222/r", "ssh://git@xn--bcher-kva.example:2222/r"),
                 ("http://192.0.2.1:8080/", "http://192.0.2.1:8080/"),
                 ("http://[2001:DB8::1]/", "http://[2001:db8::1]/"),
             ],
@@ -1418,10 +1307,7 @@ mod tests {
 
     #[test]
     fn urls_whose_host_maps_to_a_defanged_spelling_settle_in_one_normalisation() {
-        for raw in [
-            "http://(\u{3002})\u{3002}/",
-            "http://\u{ff48}\u{ff58}\u{ff58}\u{ff50}:8080/",
-        ] {
+        for raw in ["http://(\u{3002})\u{3002}/", "http://\u{ff48}\u{ff58}\u{ff58}\u{ff50}:8080/"] {
             let canonical = normalize(T::Url, raw).expect("valid url");
             assert!(is_canonical(T::Url, &canonical), "{raw:?} gave {canonical:?}");
         }
@@ -1482,16 +1368,10 @@ mod tests {
 
     #[test]
     fn hashes_are_lowercase_hex() {
-        assert_canonical(
-            T::Md5,
-            &[("D41D8CD98F00B204E9800998ECF8427E", "d41d8cd98f00b204e9800998ecf8427e")],
-        );
+        assert_canonical(T::Md5, &[("D41D8CD98F00B204E9800998ECF8427E", "d41d8cd98f00b204e9800998ecf8427e")]);
         assert_canonical(
             T::Sha1,
-            &[(
-                "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709",
-                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
-            )],
+            &[("DA39A3EE5E6B4B0D3255BFEF95601890AFD80709", "da39a3ee5e6b4b0d3255bfef95601890afd80709")],
         );
         let sha256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855";
         assert_canonical(T::Sha256, &[(sha256, &sha256.to_lowercase())]);
@@ -1500,35 +1380,16 @@ mod tests {
     #[test]
     fn hash_of_wrong_length_says_expected_and_found() {
         let err = normalize(T::Md5, "d41d8cd98f00b204e9800998ecf8427").expect_err("31 digits");
-        assert_eq!(
-            err,
-            E::InvalidHash {
-                kind: T::Md5,
-                expected: 32,
-                found: 31
-            }
-        );
+        assert_eq!(err, E::InvalidHash { kind: T::Md5, expected: 32, found: 31 });
         assert_eq!(err.to_string(), "md5 hash has 31 characters; expected 32 hex digits");
         let md5 = "d41d8cd98f00b204e9800998ecf8427e";
-        assert_refused!(
-            T::Sha256,
-            md5,
-            E::InvalidHash {
-                expected: 64,
-                found: 32,
-                ..
-            }
-        );
+        assert_refused!(T::Sha256, md5, E::InvalidHash { expected: 64, found: 32, .. });
     }
 
     #[test]
     fn hash_with_non_hex_digit_is_refused() {
         assert_refused!(T::Md5, "g41d8cd98f00b204e9800998ecf8427e", E::NotHex { kind: T::Md5 });
-        assert_refused!(
-            T::Sha1,
-            "da39a3ee5e6b4b0d3255bfef95601890afd8070z",
-            E::NotHex { kind: T::Sha1 }
-        );
+        assert_refused!(T::Sha1, "da39a3ee5e6b4b0d3255bfef95601890afd8070z", E::NotHex { kind: T::Sha1 });
     }
 
     #[test]
@@ -1549,16 +1410,7 @@ mod tests {
 
     #[test]
     fn asns_outside_u32_or_not_numbers_are_refused() {
-        for raw in [
-            "AS",
-            "AS-1",
-            "AS+5",
-            "ASX",
-            "AS4294967296",
-            "AS1.65536",
-            "AS1.",
-            "64496a",
-        ] {
+        for raw in ["AS", "AS-1", "AS+5", "ASX", "AS4294967296", "AS1.65536", "AS1.", "64496a"] {
             assert_refused!(T::Asn, raw, E::InvalidAsn { .. });
         }
     }
@@ -1570,10 +1422,7 @@ mod tests {
             &[
                 ("Mozilla/5.0   (X11;  Linux x86_64)", "Mozilla/5.0 (X11; Linux x86_64)"),
                 ("  curl/8.4.0 ", "curl/8.4.0"),
-                (
-                    "python-requests/2.31.0\u{a0}\u{2003}extra",
-                    "python-requests/2.31.0 extra",
-                ),
+                ("python-requests/2.31.0\u{a0}\u{2003}extra", "python-requests/2.31.0 extra"),
             ],
         );
     }
@@ -1581,14 +1430,7 @@ mod tests {
     #[test]
     fn user_agents_too_long_or_with_hidden_characters_are_refused() {
         let long = format!("Mozilla/5.0 {}", "x".repeat(MAX_USER_AGENT_LEN));
-        assert_refused!(
-            T::UserAgent,
-            &long,
-            E::TooLong {
-                max: MAX_USER_AGENT_LEN,
-                ..
-            }
-        );
+        assert_refused!(T::UserAgent, &long, E::TooLong { max: MAX_USER_AGENT_LEN, .. });
         assert_refused!(T::UserAgent, "curl/8.4.0 \u{202e}evil", E::InvalidUserAgent { .. });
         assert_refused!(T::UserAgent, "curl/8.4.0\u{200b}", E::InvalidUserAgent { .. });
     }
@@ -1673,12 +1515,7 @@ mod tests {
         let sha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
         assert_canonical(
             T::CertificateFingerprint,
-            &[
-                (sha1, sha1),
-                (colons, sha1),
-                (&colons.replace(':', " "), sha1),
-                (&sha256.to_uppercase(), sha256),
-            ],
+            &[(sha1, sha1), (colons, sha1), (&colons.replace(':', " "), sha1), (&sha256.to_uppercase(), sha256)],
         );
     }
 
@@ -1712,27 +1549,15 @@ mod tests {
                 T::CertificateFingerprint,
                 "da39a3ee5e6b4b0d3255bfef95601890afd80709",
             ),
-            (
-                "D41D8CD98F00B204E9800998ECF8427E",
-                T::Md5,
-                "d41d8cd98f00b204e9800998ecf8427e",
-            ),
-            (
-                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
-                T::Sha1,
-                "da39a3ee5e6b4b0d3255bfef95601890afd80709",
-            ),
+            ("D41D8CD98F00B204E9800998ECF8427E", T::Md5, "d41d8cd98f00b204e9800998ecf8427e"),
+            ("da39a3ee5e6b4b0d3255bfef95601890afd80709", T::Sha1, "da39a3ee5e6b4b0d3255bfef95601890afd80709"),
             (
                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
                 T::Sha256,
                 "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
             ),
             ("AKIAIOSFODNN7EXAMPLE", T::CloudAccessKeyId, "AKIAIOSFODNN7EXAMPLE"),
-            (
-                "arn:aws:iam::123456789012:role/Admin",
-                T::CloudResourceName,
-                "arn:aws:iam::123456789012:role/Admin",
-            ),
+            ("arn:aws:iam::123456789012:role/Admin", T::CloudResourceName, "arn:aws:iam::123456789012:role/Admin"),
             (
                 "/subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/rg",
                 T::CloudResourceName,
@@ -1743,20 +1568,13 @@ mod tests {
                 T::CloudResourceName,
                 "//storage.googleapis.com/projects/_/buckets/b",
             ),
-            (
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
-                T::UserAgent,
-                "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
-            ),
+            ("Mozilla/5.0 (Windows NT 10.0; Win64; x64)", T::UserAgent, "Mozilla/5.0 (Windows NT 10.0; Win64; x64)"),
             ("curl/8.4.0", T::UserAgent, "curl/8.4.0"),
             ("Bücher.Example.", T::Domain, "xn--bcher-kva.example"),
             ("evil[.]example", T::Domain, "evil.example"),
         ];
         for (raw, kind, value) in cases {
-            let expected = Observable {
-                kind,
-                value: value.to_owned(),
-            };
+            let expected = Observable { kind, value: value.to_owned() };
             assert_eq!(detect(raw), Ok(expected), "{raw:?}");
         }
     }
@@ -1769,31 +1587,18 @@ mod tests {
 
     #[test]
     fn values_that_fit_no_kind_are_undetectable() {
-        for raw in [
-            "hello world",
-            "!!!",
-            "localhost",
-            "010.0.0.1",
-            "64496",
-            "example.com/path",
-            "akiaiosfodnn7example",
-        ] {
+        for raw in ["hello world", "!!!", "localhost", "010.0.0.1", "64496", "example.com/path", "akiaiosfodnn7example"]
+        {
             assert_eq!(detect(raw), Err(E::Undetectable), "{raw:?}");
         }
-        assert_eq!(
-            E::Undetectable.to_string(),
-            "cannot detect the observable type; give it explicitly"
-        );
+        assert_eq!(E::Undetectable.to_string(), "cannot detect the observable type; give it explicitly");
     }
 
     #[test]
     fn parse_uses_the_given_kind_or_detects_one() {
         assert_eq!(
             parse(Some(T::Url), "example.com/x"),
-            Ok(Observable {
-                kind: T::Url,
-                value: "http://example.com/x".to_owned()
-            })
+            Ok(Observable { kind: T::Url, value: "http://example.com/x".to_owned() })
         );
         assert_eq!(parse(None, "64496"), Err(E::Undetectable));
         assert_eq!(parse(Some(T::Asn), "64496").map(|o| o.value), Ok("AS64496".to_owned()));
@@ -1822,14 +1627,8 @@ mod tests {
     #[test]
     fn url_host_gives_the_host_as_an_observable() {
         let host = |url| url_host(url).map(|o| (o.kind, o.value));
-        assert_eq!(
-            host("http://www.example.com/a"),
-            Some((T::Domain, "www.example.com".to_owned()))
-        );
-        assert_eq!(
-            host("https://xn--bcher-kva.example/"),
-            Some((T::Domain, "xn--bcher-kva.example".to_owned()))
-        );
+        assert_eq!(host("http://www.example.com/a"), Some((T::Domain, "www.example.com".to_owned())));
+        assert_eq!(host("https://xn--bcher-kva.example/"), Some((T::Domain, "xn--bcher-kva.example".to_owned())));
         assert_eq!(host("http://192.0.2.1:8080/"), Some((T::Ipv4, "192.0.2.1".to_owned())));
         assert_eq!(host("http://[2001:db8::1]/"), Some((T::Ipv6, "2001:db8::1".to_owned())));
         assert_eq!(host("ssh://192.0.2.1/"), Some((T::Ipv4, "192.0.2.1".to_owned())));
@@ -1880,10 +1679,7 @@ mod tests {
     fn hash() -> impl Strategy<Value = (ObservableType, String)> {
         prop_oneof![Just(T::Md5), Just(T::Sha1), Just(T::Sha256)].prop_flat_map(|kind| {
             let len = kind.hash_len().unwrap_or(0);
-            (
-                Just(kind),
-                prop::string::string_regex(&format!("[0-9a-fA-F]{{{len}}}")).expect("valid regex"),
-            )
+            (Just(kind), prop::string::string_regex(&format!("[0-9a-fA-F]{{{len}}}")).expect("valid regex"))
         })
     }
 

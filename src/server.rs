@@ -66,11 +66,7 @@ impl RunningNode {
 
     /// Serves until the local API fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode {
-            shutdown: stop,
-            mut task,
-            ..
-        } = self;
+        let RunningNode { shutdown: stop, mut task, .. } = self;
         tokio::select! {
             _ = shutdown => {
                 let _ = stop.send(());
@@ -101,11 +97,8 @@ pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
     let card = keys.admission.card_envelope()?;
     let authority = keys.admission.federation.authority()?;
     let store = Store::open(&dir.join(identity::DATA_DIR), config.sync_writes)?;
-    let identity = NodeIdentity {
-        member_id: keys.admission.member_id.clone(),
-        signer: Signer::new(keys.signing),
-        authority,
-    };
+    let identity =
+        NodeIdentity { member_id: keys.admission.member_id.clone(), signer: Signer::new(keys.signing), authority };
     Ok(Node::open(store, identity, config.publish.clone(), card)?)
 }
 
@@ -120,19 +113,12 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let node = Arc::new(node);
     let listener = TcpListener::bind(config.api_listen)
         .await
-        .map_err(|e| ServerError::Bind {
-            addr: config.api_listen,
-            reason: e.to_string(),
-        })?;
-    let api_addr = listener.local_addr().map_err(|e| ServerError::Bind {
-        addr: config.api_listen,
-        reason: e.to_string(),
-    })?;
+        .map_err(|e| ServerError::Bind { addr: config.api_listen, reason: e.to_string() })?;
+    let api_addr =
+        listener.local_addr().map_err(|e| ServerError::Bind { addr: config.api_listen, reason: e.to_string() })?;
     let addr_path = dir.join(API_ADDR_FILE);
-    std::fs::write(&addr_path, api_addr.to_string()).map_err(|e| ServerError::Io {
-        path: addr_path,
-        reason: e.to_string(),
-    })?;
+    std::fs::write(&addr_path, api_addr.to_string())
+        .map_err(|e| ServerError::Io { path: addr_path, reason: e.to_string() })?;
     let (shutdown, stopped) = oneshot::channel::<()>();
     let stopped = async {
         let _ = stopped.await;
@@ -145,12 +131,7 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
             tokio::spawn(crate::api::serve_incoming(node.clone(), incoming, stopped))
         }
     };
-    Ok(RunningNode {
-        api_addr,
-        node,
-        shutdown,
-        task,
-    })
+    Ok(RunningNode { api_addr, node, shutdown, task })
 }
 
 /// Mutual TLS for the local API: the node's certificate, and client
@@ -159,15 +140,8 @@ fn api_tls_config(dir: &Path, config: &Config) -> Result<rustls::ServerConfig, S
     let keys = identity::load_node(dir)?;
     let client_ca = match &config.api_client_ca {
         Some(path) => {
-            let path = if path.is_absolute() {
-                path.clone()
-            } else {
-                dir.join(path)
-            };
-            std::fs::read_to_string(&path).map_err(|e| ServerError::Io {
-                path,
-                reason: e.to_string(),
-            })?
+            let path = if path.is_absolute() { path.clone() } else { dir.join(path) };
+            std::fs::read_to_string(&path).map_err(|e| ServerError::Io { path, reason: e.to_string() })?
         }
         None => keys.admission.federation.ca_cert.clone(),
     };

@@ -26,10 +26,7 @@ pub struct TlsLimits {
 
 impl Default for TlsLimits {
     fn default() -> Self {
-        TlsLimits {
-            handshake_timeout: HANDSHAKE_TIMEOUT,
-            max_handshakes: MAX_CONCURRENT_HANDSHAKES,
-        }
+        TlsLimits { handshake_timeout: HANDSHAKE_TIMEOUT, max_handshakes: MAX_CONCURRENT_HANDSHAKES }
     }
 }
 

@@ -20,21 +20,13 @@ fn cirfed(args: &[&str]) -> Output {
 
 fn ok(args: &[&str]) -> String {
     let out = cirfed(args);
-    assert!(
-        out.status.success(),
-        "cirfed {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "cirfed {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
 
 fn fails(args: &[&str]) -> String {
     let out = cirfed(args);
-    assert!(
-        !out.status.success(),
-        "cirfed {args:?} should fail; stdout: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    assert!(!out.status.success(), "cirfed {args:?} should fail; stdout: {}", String::from_utf8_lossy(&out.stdout));
     String::from_utf8(out.stderr).unwrap()
 }
 
@@ -60,15 +52,7 @@ fn setup() -> Setup {
     ok(&["federation", "init", "--dir", s(&fed), "--name", "cli-test"]);
     ok(&["node", "init", "--dir", s(&node), "--name", "CSP A"]);
     let admission = root.path().join("a.admission.json");
-    ok(&[
-        "federation",
-        "admit",
-        "--dir",
-        s(&fed),
-        s(&node.join("join-request.json")),
-        "--out",
-        s(&admission),
-    ]);
+    ok(&["federation", "admit", "--dir", s(&fed), s(&node.join("join-request.json")), "--out", s(&admission)]);
     ok(&["node", "join", "--dir", s(&node), s(&admission)]);
     Setup { _root: root, fed, node }
 }
@@ -103,13 +87,7 @@ fn joining_with_another_nodes_admission_is_refused() {
     let setup = setup();
     let other = setup.fed.parent().unwrap().join("other");
     ok(&["node", "init", "--dir", s(&other), "--name", "CSP B"]);
-    let err = fails(&[
-        "node",
-        "join",
-        "--dir",
-        s(&other),
-        s(&setup.node.join("admission.json")),
-    ]);
+    let err = fails(&["node", "join", "--dir", s(&other), s(&setup.node.join("admission.json"))]);
     assert!(err.contains("not for this node"), "{err}");
 }
 
@@ -118,57 +96,16 @@ fn publish_lookup_show_list_retract_and_status_work_against_a_running_node() {
     let setup = setup();
     let server = serve(&setup.node);
     let api = ["--api", server.addr.as_str()];
-    let out = ok(&[
-        &[
-            "publish",
-            "indicator",
-            "--value",
-            "evil.example",
-            "--level",
-            "4",
-            "--tlp",
-            "green",
-            "--confidence",
-            "80",
-            "--category",
-            "phishing",
-            "--valid-days",
-            "10",
-            "--description",
-            "kit",
-        ][..],
-        &api[..],
-    ]
-    .concat());
-    let id = out
-        .trim()
-        .strip_prefix("published ")
-        .expect("prints the id")
-        .to_string();
+    let publish = |value: &str| {
+        let flags = ["--level", "4", "--tlp", "green", "--confidence", "80", "--category", "phishing"];
+        let args =
+            [&["publish", "indicator", "--value", value][..], &flags[..], &["--description", "kit"][..], &api[..]];
+        ok(&args.concat())
+    };
+    let out = publish("evil.example");
+    let id = out.trim().strip_prefix("published ").expect("prints the id").to_string();
     assert_eq!(id.len(), 64);
-
-    let again = ok(&[
-        &[
-            "publish",
-            "indicator",
-            "--value",
-            "EVIL.example",
-            "--level",
-            "4",
-            "--tlp",
-            "green",
-            "--confidence",
-            "80",
-            "--category",
-            "phishing",
-            "--valid-days",
-            "10",
-            "--description",
-            "kit",
-        ][..],
-        &api[..],
-    ]
-    .concat());
+    let again = publish("EVIL.example.");
     assert!(again.contains("already published") && again.contains(&id), "{again}");
 
     let found = json(&[&["--json", "lookup", "www.evil.example"][..], &api[..]].concat());
@@ -226,20 +163,10 @@ fn bulk_publish_reports_accepted_and_refused_lines_with_reasons() {
 fn bulk_lookup_from_stdin_streams_every_value() {
     let setup = setup();
     let server = serve(&setup.node);
-    ok(&[
-        "publish",
-        "indicator",
-        "--value",
-        "203.0.113.0/24",
-        "--level",
-        "3",
-        "--api",
-        &server.addr,
-    ]);
-    let input: String = (0..25_000)
-        .map(|n| format!("10.{}.{}.{}\n", n / 65536, (n / 256) % 256, n % 256))
-        .collect::<String>()
-        + "203.0.113.9\n";
+    ok(&["publish", "indicator", "--value", "203.0.113.0/24", "--level", "3", "--api", &server.addr]);
+    let input: String =
+        (0..25_000).map(|n| format!("10.{}.{}.{}\n", n / 65536, (n / 256) % 256, n % 256)).collect::<String>()
+            + "203.0.113.9\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_cirfed"))
         .args(["--json", "lookup", "--stdin", "--hits-only", "--api", &server.addr])
         .stdin(Stdio::piped())
@@ -251,11 +178,8 @@ fn bulk_lookup_from_stdin_streams_every_value() {
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines: Vec<Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(lines.len(), 1, "only the hit is printed");
     assert_eq!(lines[0]["value"], "203.0.113.9");
 }
@@ -302,10 +226,7 @@ fn serve_with_an_invalid_config_names_the_problem() {
     let setup = setup();
     std::fs::write(setup.node.join("node.toml"), "[publish]\ndefault_valid_dayz = 3\n").unwrap();
     let err = fails(&["serve", "--dir", s(&setup.node)]);
-    assert!(
-        err.contains("invalid config") && err.contains("default_valid_dayz"),
-        "{err}"
-    );
+    assert!(err.contains("invalid config") && err.contains("default_valid_dayz"), "{err}");
 }
 
 #[test]
@@ -344,9 +265,7 @@ fn classify_prints_the_level_and_why() {
 #[test]
 fn the_local_api_over_mutual_tls_serves_the_cli_with_the_node_certificate() {
     let setup = setup();
-    let config = std::fs::read_to_string(setup.node.join("node.toml"))
-        .unwrap()
-        .replace("tls = false", "tls = true");
+    let config = std::fs::read_to_string(setup.node.join("node.toml")).unwrap().replace("tls = false", "tls = true");
     std::fs::write(setup.node.join("node.toml"), config).unwrap();
     let server = serve(&setup.node);
     let status = json(&["--json", "status", "--node", s(&setup.node)]);

@@ -20,14 +20,11 @@ async fn a_node_killed_mid_write_reopens_with_every_acknowledged_record() {
         let acknowledged = acknowledged.clone();
         tokio::spawn(async move {
             for batch in 0.. {
-                let drafts = (0..BATCH)
-                    .map(|n| indicator(&format!("h{n}.b{batch}.example"), 3))
-                    .collect();
+                let drafts = (0..BATCH).map(|n| indicator(&format!("h{n}.b{batch}.example"), 3)).collect();
                 match client.publish(proto::PublishRequest { drafts }).await {
-                    Ok(reply) => acknowledged
-                        .lock()
-                        .unwrap()
-                        .extend(reply.into_inner().outcomes.into_iter().map(|o| o.id)),
+                    Ok(reply) => {
+                        acknowledged.lock().unwrap().extend(reply.into_inner().outcomes.into_iter().map(|o| o.id))
+                    }
                     Err(_) => return,
                 }
             }
@@ -45,18 +42,11 @@ async fn a_node_killed_mid_write_reopens_with_every_acknowledged_record() {
 
     let mut node = TestNode::start(&dir).await;
     for id in &acknowledged {
-        node.client
-            .get(proto::GetRequest { id: id.clone() })
-            .await
-            .expect("acknowledged record survives");
+        node.client.get(proto::GetRequest { id: id.clone() }).await.expect("acknowledged record survives");
     }
     let status = node.status().await;
-    let indicators = status
-        .kinds
-        .iter()
-        .find(|k| k.kind == proto::RecordKind::Indicator as i32)
-        .unwrap()
-        .count as usize;
+    let indicators =
+        status.kinds.iter().find(|k| k.kind == proto::RecordKind::Indicator as i32).unwrap().count as usize;
     assert!(
         indicators == acknowledged.len() || indicators == acknowledged.len() + BATCH,
         "a batch lands whole or not at all: {indicators} stored, {} acknowledged",

@@ -35,10 +35,7 @@ pub fn feed_value(n: u64) -> (ObservableType, String) {
         8..=9 => (ObservableType::Cidr, cidr(r)),
         10..=14 => (ObservableType::Domain, domain(r)),
         15..=16 => (ObservableType::Url, format!("http://{}/p/{}", domain(r), r % 1000)),
-        _ => (
-            ObservableType::Sha256,
-            format!("{:016x}{:016x}{:016x}{:016x}", r, rng.next(), rng.next(), rng.next()),
-        ),
+        _ => (ObservableType::Sha256, format!("{:016x}{:016x}{:016x}{:016x}", r, rng.next(), rng.next(), rng.next())),
     }
 }
 
@@ -55,10 +52,7 @@ pub fn ipv4(r: u64) -> String {
 pub fn cidr(r: u64) -> String {
     let address: std::net::Ipv4Addr = ipv4(r).parse().expect("valid address");
     let len = 20 + (r >> 40) % 13;
-    ipnet::Ipv4Net::new(address, len as u8)
-        .expect("valid prefix")
-        .trunc()
-        .to_string()
+    ipnet::Ipv4Net::new(address, len as u8).expect("valid prefix").trunc().to_string()
 }
 
 /// A two-label domain name.
@@ -91,9 +85,7 @@ pub fn node_dir() -> (tempfile::TempDir, PathBuf) {
     let federation = Federation::init(&root.path().join("operator"), "bench", false).expect("federation");
     let dir = root.path().join("node");
     let request = identity::init_node(&dir, "bench", &["localhost".into()], false).expect("node init");
-    let admission = federation
-        .admit(&request, &[Role::Publish, Role::Read], 30, unix_now())
-        .expect("admit");
+    let admission = federation.admit(&request, &[Role::Publish, Role::Read], 30, unix_now()).expect("admit");
     identity::join_node(&dir, &admission, false).expect("join");
     (root, dir)
 }

@@ -7,16 +7,8 @@ use crate::store::Inserted;
 /// One publish or import outcome.
 pub fn outcome(result: Result<Inserted, NodeError>) -> proto::Outcome {
     match result {
-        Ok(inserted) => proto::Outcome {
-            id: inserted.id.0.to_vec(),
-            created: inserted.created,
-            ..Default::default()
-        },
-        Err(e) => proto::Outcome {
-            error_code: e.code().to_string(),
-            error: e.to_string(),
-            ..Default::default()
-        },
+        Ok(inserted) => proto::Outcome { id: inserted.id.0.to_vec(), created: inserted.created, ..Default::default() },
+        Err(e) => proto::Outcome { error_code: e.code().to_string(), error: e.to_string(), ..Default::default() },
     }
 }
 
@@ -86,10 +78,7 @@ pub fn status(status: NodeStatus) -> proto::StatusReply {
         kinds: status
             .kinds
             .into_iter()
-            .map(|(kind, count)| proto::KindCount {
-                kind: i32::from(kind.code()),
-                count,
-            })
+            .map(|(kind, count)| proto::KindCount { kind: i32::from(kind.code()), count })
             .collect(),
         active_indicators: status.active_indicators,
         last_seq: status.last_seq,

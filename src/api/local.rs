@@ -36,9 +36,7 @@ impl NodeService {
         work: impl FnOnce(&Node) -> Result<T, Status> + Send + 'static,
     ) -> Result<T, Status> {
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || work(&node))
-            .await
-            .map_err(status::interrupted)?
+        tokio::task::spawn_blocking(move || work(&node)).await.map_err(status::interrupted)?
     }
 }
 
@@ -49,17 +47,10 @@ fn lookup(node: &Node, request: proto::LookupRequest) -> Result<proto::LookupRep
             u8::try_from(code)
                 .ok()
                 .and_then(ObservableType::from_code)
-                .ok_or_else(|| {
-                    status::invalid(RecordError::UnknownEnum {
-                        field: "type",
-                        value: code,
-                    })
-                })?,
+                .ok_or_else(|| status::invalid(RecordError::UnknownEnum { field: "type", value: code }))?,
         ),
     };
-    let findings = node
-        .lookup(&request.values, hint, request.details)
-        .map_err(status::to_status)?;
+    let findings = node.lookup(&request.values, hint, request.details).map_err(status::to_status)?;
     Ok(proto::LookupReply {
         looked_up: request.values.len() as u32,
         results: findings.into_iter().map(convert::lookup_result).collect(),
@@ -73,26 +64,20 @@ impl node_server::Node for NodeService {
     async fn publish(&self, request: Request<proto::PublishRequest>) -> Result<Response<proto::PublishReply>, Status> {
         let drafts = request.into_inner().drafts;
         let outcomes = self.blocking(move |node| Ok(node.publish(drafts))).await?;
-        Ok(Response::new(proto::PublishReply {
-            outcomes: outcomes.into_iter().map(convert::outcome).collect(),
-        }))
+        Ok(Response::new(proto::PublishReply { outcomes: outcomes.into_iter().map(convert::outcome).collect() }))
     }
 
     async fn import(&self, request: Request<proto::ImportRequest>) -> Result<Response<proto::PublishReply>, Status> {
         let envelopes = request.into_inner().envelopes;
         let outcomes = self.blocking(move |node| Ok(node.import(envelopes))).await?;
-        Ok(Response::new(proto::PublishReply {
-            outcomes: outcomes.into_iter().map(convert::outcome).collect(),
-        }))
+        Ok(Response::new(proto::PublishReply { outcomes: outcomes.into_iter().map(convert::outcome).collect() }))
     }
 
     async fn get(&self, request: Request<proto::GetRequest>) -> Result<Response<proto::StoredRecord>, Status> {
         let raw = request.into_inner().id;
         let id =
             RecordId::from_slice(&raw).ok_or_else(|| status::invalid(RecordError::BadRecordId(hex::encode(&raw))))?;
-        let view = self
-            .blocking(move |node| node.get(&id).map_err(status::to_status))
-            .await?;
+        let view = self.blocking(move |node| node.get(&id).map_err(status::to_status)).await?;
         Ok(Response::new(convert::stored_record(view)))
     }
 
@@ -129,28 +114,18 @@ impl node_server::Node for NodeService {
         let request = request.into_inner();
         let kind = match request.kind {
             0 => None,
-            code => Some(RecordKind::from_code(code).ok_or_else(|| {
-                status::invalid(RecordError::UnknownEnum {
-                    field: "kind",
-                    value: code,
-                })
-            })?),
+            code => Some(
+                RecordKind::from_code(code)
+                    .ok_or_else(|| status::invalid(RecordError::UnknownEnum { field: "kind", value: code }))?,
+            ),
         };
-        let limit = if request.limit == 0 {
-            DEFAULT_LIST_LIMIT
-        } else {
-            request.limit
-        } as usize;
+        let limit = if request.limit == 0 { DEFAULT_LIST_LIMIT } else { request.limit } as usize;
         let (views, next) = self
             .blocking(move |node| {
-                node.list(kind, request.after, limit, request.include_inactive)
-                    .map_err(status::to_status)
+                node.list(kind, request.after, limit, request.include_inactive).map_err(status::to_status)
             })
             .await?;
-        Ok(Response::new(proto::ListReply {
-            records: views.into_iter().map(convert::stored_record).collect(),
-            next,
-        }))
+        Ok(Response::new(proto::ListReply { records: views.into_iter().map(convert::stored_record).collect(), next }))
     }
 
     async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusReply>, Status> {

@@ -132,20 +132,10 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
             } else {
                 println!("federation '{}' created in {}", file.name, dir.display());
                 println!("authority key {}", file.authority_key);
-                println!(
-                    "admit nodes with: cirfed federation admit --dir {} REQUEST --out ADMISSION",
-                    dir.display()
-                );
+                println!("admit nodes with: cirfed federation admit --dir {} REQUEST --out ADMISSION", dir.display());
             }
         }
-        FederationCommand::Admit {
-            dir,
-            request,
-            out,
-            roles,
-            valid_days,
-            force,
-        } => {
+        FederationCommand::Admit { dir, request, out, roles, valid_days, force } => {
             let federation = Federation::open(&dir)?;
             let request = identity::read_join_request(&request)?;
             let admission = federation.admit(&request, &roles, valid_days, unix_now())?;
@@ -154,11 +144,7 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 print_json(&json!({ "member_id": admission.member_id, "admission": out }));
             } else {
                 println!("admitted '{}' as member {}", request.name, admission.member_id);
-                println!(
-                    "send {} to the node: cirfed node join --dir NODE {}",
-                    out.display(),
-                    out.display()
-                );
+                println!("send {} to the node: cirfed node join --dir NODE {}", out.display(), out.display());
             }
         }
     }
@@ -167,12 +153,7 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
 
 pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
     match command {
-        NodeCommand::Init {
-            dir,
-            name,
-            hosts,
-            force,
-        } => {
+        NodeCommand::Init { dir, name, hosts, force } => {
             identity::init_node(&dir, &name, &hosts, force)?;
             let request = dir.join(identity::JOIN_REQUEST_FILE);
             if json {
@@ -190,10 +171,7 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
                     &json!({ "dir": dir, "member_id": admission.member_id, "federation": admission.federation.name }),
                 );
             } else {
-                println!(
-                    "joined federation '{}' as member {}",
-                    admission.federation.name, admission.member_id
-                );
+                println!("joined federation '{}' as member {}", admission.federation.name, admission.member_id);
                 println!("start the node with: cirfed serve --dir {}", dir.display());
             }
         }
@@ -202,18 +180,13 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let overrides = Overrides {
-        api_listen: args.api_listen,
-    };
+    let overrides = Overrides { api_listen: args.api_listen };
     let running = server::start(&args.dir, overrides)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
     let status = running.node.status();
     tracing::info!(member = %status.member_id, api = %running.api_addr, records = status.last_seq, "node serving");
-    println!(
-        "cirfed node {} serving the local API on {}",
-        status.member_id, running.api_addr
-    );
+    println!("cirfed node {} serving the local API on {}", status.member_id, running.api_addr);
     running.run_until(shutdown_signal()).await?;
     tracing::info!("node stopped");
     Ok(ExitCode::SUCCESS)

@@ -25,11 +25,7 @@ pub fn address(target: &ApiTarget) -> anyhow::Result<String> {
     if let Some(dir) = &target.node {
         let path = dir.join(API_ADDR_FILE);
         let addr = std::fs::read_to_string(&path).with_context(|| {
-            format!(
-                "cannot read {}: is `cirfed serve --dir {}` running?",
-                path.display(),
-                dir.display()
-            )
+            format!("cannot read {}: is `cirfed serve --dir {}` running?", path.display(), dir.display())
         })?;
         return Ok(addr.trim().to_string());
     }

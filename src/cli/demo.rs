@@ -44,30 +44,10 @@ impl Narrator {
 fn sample_indicators() -> Vec<(ObservableType, &'static str, u32, &'static str)> {
     vec![
         (ObservableType::Cidr, "203.0.113.0/24", 4, "crypto-mining pool proxies"),
-        (
-            ObservableType::Domain,
-            "evil-cloud.example",
-            4,
-            "phishing kit imitating a cloud console",
-        ),
-        (
-            ObservableType::Url,
-            "https://evil-cloud.example/console/login",
-            4,
-            "credential harvesting page",
-        ),
-        (
-            ObservableType::Sha256,
-            "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
-            3,
-            "miner binary",
-        ),
-        (
-            ObservableType::CloudAccessKeyId,
-            "AKIAIOSFODNN7EXAMPLE",
-            5,
-            "leaked access key used from the pool",
-        ),
+        (ObservableType::Domain, "evil-cloud.example", 4, "phishing kit imitating a cloud console"),
+        (ObservableType::Url, "https://evil-cloud.example/console/login", 4, "credential harvesting page"),
+        (ObservableType::Sha256, "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", 3, "miner binary"),
+        (ObservableType::CloudAccessKeyId, "AKIAIOSFODNN7EXAMPLE", 5, "leaked access key used from the pool"),
         (
             ObservableType::UserAgent,
             "aws-cli/1.16.312 Python/3.6.0 Linux/4.15.0 botocore/1.13.48 minerkit",
@@ -123,13 +103,8 @@ fn lesson_draft() -> Draft {
 pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::TempDir::with_prefix("cirfed-demo-")?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
-    let say = Narrator {
-        started: Instant::now(),
-    };
-    println!(
-        "cirfed demo: one federation, one CSP node, on loopback (files in {})",
-        root.display()
-    );
+    let say = Narrator { started: Instant::now() };
+    println!("cirfed demo: one federation, one CSP node, on loopback (files in {})", root.display());
 
     say.step("The federation operator creates the federation: an X.509 CA for transport and an ed25519 authority for content.");
     let federation = Federation::init(&root.join("operator"), "demo-federation", true)?;
@@ -145,13 +120,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say.detail(format!("CSP A is member {}", admission.member_id));
 
     say.step("CSP A starts its node: RocksDB feed, match engine, local API on loopback.");
-    let running = server::start(
-        &node_dir,
-        Overrides {
-            api_listen: Some("127.0.0.1:0".parse()?),
-        },
-    )
-    .await?;
+    let running = server::start(&node_dir, Overrides { api_listen: Some("127.0.0.1:0".parse()?) }).await?;
     say.detail(format!("local API on {}", running.api_addr));
     let mut client = NodeClient::connect(format!("http://{}", running.api_addr)).await?;
 
@@ -172,22 +141,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say.step("A duplicate publish is a no-op: same bytes, same id.");
     let again = client
         .publish(PublishRequest {
-            drafts: vec![indicator_draft(
-                ObservableType::Cidr,
-                "203.0.113.0/24",
-                4,
-                "crypto-mining pool proxies",
-            )],
+            drafts: vec![indicator_draft(ObservableType::Cidr, "203.0.113.0/24", 4, "crypto-mining pool proxies")],
         })
         .await
         .map_err(status_error)?
         .into_inner();
     let outcome = &again.outcomes[0];
-    say.detail(format!(
-        "id {} created={}",
-        &hex::encode(&outcome.id)[..16],
-        outcome.created
-    ));
+    say.detail(format!("id {} created={}", &hex::encode(&outcome.id)[..16], outcome.created));
 
     say.step("CSP A retracts the domain indicator (a false positive, say); lookups stop matching it.");
     let retraction = Draft {
@@ -197,25 +157,12 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             reason: "false positive".into(),
         })),
     };
-    client
-        .publish(PublishRequest {
-            drafts: vec![retraction],
-        })
-        .await
-        .map_err(status_error)?;
+    client.publish(PublishRequest { drafts: vec![retraction] }).await.map_err(status_error)?;
     look_up(&say, &mut client, &["login.evil-cloud.example"]).await?;
 
-    let status = client
-        .status(proto::StatusRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let status = client.status(proto::StatusRequest {}).await.map_err(status_error)?.into_inner();
     say.step(
-        format!(
-            "Node status: {} records, {} active indicators.",
-            status.records, status.active_indicators
-        )
-        .as_str(),
+        format!("Node status: {} records, {} active indicators.", status.records, status.active_indicators).as_str(),
     );
     running.stop().await?;
     say.step("Done. Federation between nodes (propagation, catch-up) comes with the peer service.");
@@ -229,16 +176,10 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
     say.step(
         "CSP A publishes what it learned from an incident: six indicators and a post-mortem, TLP:GREEN, each signed.",
     );
-    let mut drafts: Vec<Draft> = sample_indicators()
-        .into_iter()
-        .map(|(k, v, l, d)| indicator_draft(k, v, l, d))
-        .collect();
+    let mut drafts: Vec<Draft> =
+        sample_indicators().into_iter().map(|(k, v, l, d)| indicator_draft(k, v, l, d)).collect();
     drafts.push(lesson_draft());
-    let reply = client
-        .publish(PublishRequest { drafts })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let reply = client.publish(PublishRequest { drafts }).await.map_err(status_error)?.into_inner();
     let mut ids = Vec::new();
     for ((kind, value, _, _), outcome) in sample_indicators().iter().zip(&reply.outcomes) {
         anyhow::ensure!(outcome.error.is_empty(), "demo indicator refused: {}", outcome.error);
@@ -265,11 +206,7 @@ async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&st
     let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
     let started = Instant::now();
     let reply = client
-        .lookup(LookupRequest {
-            values: values.clone(),
-            r#type: 0,
-            details: true,
-        })
+        .lookup(LookupRequest { values: values.clone(), r#type: 0, details: true })
         .await
         .map_err(status_error)?
         .into_inner();
@@ -292,11 +229,7 @@ async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&st
             _ => say.detail(format!("{:<48} no match", truncate(value, 48))),
         }
     }
-    say.detail(format!(
-        "({} values in {:.1} ms)",
-        values.len(),
-        started.elapsed().as_secs_f64() * 1000.0
-    ));
+    say.detail(format!("({} values in {:.1} ms)", values.len(), started.elapsed().as_secs_f64() * 1000.0));
     Ok(())
 }
 

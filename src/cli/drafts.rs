@@ -195,10 +195,10 @@ pub struct IndicatorFields {
 /// `Draft.tlp` 0 and `valid_until` 0 ask the node for its defaults; `type` 0 asks it to detect.
 pub fn indicator_draft(fields: &IndicatorFields, now: i64) -> Result<Draft, DraftError> {
     let kind = match fields.kind.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
-        Some(name) => Some(ObservableType::from_str(name).map_err(|e| DraftError::Vocabulary {
-            field: "type",
-            reason: e.to_string(),
-        })?),
+        Some(name) => Some(
+            ObservableType::from_str(name)
+                .map_err(|e| DraftError::Vocabulary { field: "type", reason: e.to_string() })?,
+        ),
         None => None,
     };
     build_indicator(fields, kind, now)
@@ -211,16 +211,11 @@ fn build_indicator(fields: &IndicatorFields, kind: Option<ObservableType>, now: 
         return Err(DraftError::Missing { field: "value" });
     }
     // Checked here only to report the bad line; the node normalises the value itself.
-    normalize::parse(kind, value).map_err(|e| DraftError::Observable {
-        value: excerpt(value),
-        reason: e.to_string(),
-    })?;
+    normalize::parse(kind, value)
+        .map_err(|e| DraftError::Observable { value: excerpt(value), reason: e.to_string() })?;
 
     let level = fields.level.unwrap_or(DEFAULT_LEVEL);
-    let level = cir::CirLevel::new(level).map_err(|_| DraftError::Level {
-        field: "level",
-        value: level.into(),
-    })?;
+    let level = cir::CirLevel::new(level).map_err(|_| DraftError::Level { field: "level", value: level.into() })?;
     let confidence = fields.confidence.unwrap_or(DEFAULT_CONFIDENCE);
     if i64::from(confidence) > MAX_CONFIDENCE {
         return Err(DraftError::Confidence(confidence.into()));
@@ -254,10 +249,7 @@ fn build_indicator(fields: &IndicatorFields, kind: Option<ObservableType>, now: 
         incident_ref: trimmed(fields.incident_ref.as_deref()),
         supersedes: Vec::new(),
     };
-    Ok(Draft {
-        tlp,
-        body: Some(Body::Indicator(indicator)),
-    })
+    Ok(Draft { tlp, body: Some(Body::Indicator(indicator)) })
 }
 
 /// The proto TLP number for a name; 0 (the node's default) when there is none.
@@ -266,10 +258,7 @@ fn tlp_code(name: Option<&str>) -> Result<i32, DraftError> {
         None => Ok(0),
         Some(name) => cir::Tlp::from_str(name)
             .map(cir::Tlp::code)
-            .map_err(|e| DraftError::Vocabulary {
-                field: "tlp",
-                reason: e.to_string(),
-            }),
+            .map_err(|e| DraftError::Vocabulary { field: "tlp", reason: e.to_string() }),
     }
 }
 
@@ -277,12 +266,8 @@ fn tlp_code(name: Option<&str>) -> Result<i32, DraftError> {
 fn categories(names: &[String], field: &'static str) -> Result<Vec<i32>, DraftError> {
     let mut codes = Vec::new();
     for name in names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()) {
-        let code = cir::Category::from_str(name)
-            .map_err(|e| DraftError::Vocabulary {
-                field,
-                reason: e.to_string(),
-            })?
-            .code();
+        let code =
+            cir::Category::from_str(name).map_err(|e| DraftError::Vocabulary { field, reason: e.to_string() })?.code();
         if !codes.contains(&code) {
             codes.push(code);
         }
@@ -318,14 +303,9 @@ fn parse_time(text: &str, field: &'static str) -> Result<i64, DraftError> {
     let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse::<i64>().ok()
     } else {
-        OffsetDateTime::parse(text, &Rfc3339)
-            .ok()
-            .map(OffsetDateTime::unix_timestamp)
+        OffsetDateTime::parse(text, &Rfc3339).ok().map(OffsetDateTime::unix_timestamp)
     };
-    parsed.ok_or_else(|| DraftError::Time {
-        field,
-        input: excerpt(text),
-    })
+    parsed.ok_or_else(|| DraftError::Time { field, input: excerpt(text) })
 }
 
 // ---------------------------------------------------------------------------
@@ -468,32 +448,21 @@ pub fn lesson_draft(toml_text: &str) -> Result<Draft, DraftError> {
         Some(n) => u8::try_from(n)
             .ok()
             .and_then(|n| cir::CirLevel::new(n).ok())
-            .ok_or(DraftError::Level {
-                field: "cir_level",
-                value: n,
-            })?,
+            .ok_or(DraftError::Level { field: "cir_level", value: n })?,
     };
     let service_model = match file.service_model.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => 0,
         Some(name) => cir::ServiceModel::from_str(name)
-            .map_err(|e| DraftError::Vocabulary {
-                field: "service_model",
-                reason: e.to_string(),
-            })?
+            .map_err(|e| DraftError::Vocabulary { field: "service_model", reason: e.to_string() })?
             .code(),
     };
     let mut recommended_actions = Vec::with_capacity(file.actions.len());
     for action in &file.actions {
         let phase = required(action.phase.as_deref(), "actions.phase")?;
-        let phase = cir::Phase::from_str(&phase).map_err(|e| DraftError::Vocabulary {
-            field: "actions.phase",
-            reason: e.to_string(),
-        })?;
+        let phase = cir::Phase::from_str(&phase)
+            .map_err(|e| DraftError::Vocabulary { field: "actions.phase", reason: e.to_string() })?;
         let action = required(action.action.as_deref(), "actions.action")?;
-        recommended_actions.push(PhaseAction {
-            phase: phase.code(),
-            action,
-        });
+        recommended_actions.push(PhaseAction { phase: phase.code(), action });
     }
     let mut indicator_refs = Vec::with_capacity(file.indicator_refs.len());
     for id in &file.indicator_refs {
@@ -516,10 +485,7 @@ pub fn lesson_draft(toml_text: &str) -> Result<Draft, DraftError> {
         indicator_refs,
         tags: clean_list(&file.tags),
     };
-    Ok(Draft {
-        tlp: tlp_code(file.tlp.as_deref())?,
-        body: Some(Body::Lesson(lesson)),
-    })
+    Ok(Draft { tlp: tlp_code(file.tlp.as_deref())?, body: Some(Body::Lesson(lesson)) })
 }
 
 fn required(text: Option<&str>, field: &'static str) -> Result<String, DraftError> {
@@ -547,21 +513,15 @@ fn toml_error(text: &str, err: &toml::de::Error) -> DraftError {
     let key = text.lines().nth(line - 1).and_then(toml_key);
     match key {
         Some(field) => DraftError::LessonField { line, field, reason },
-        None => DraftError::Syntax {
-            format: "toml",
-            reason: format!("line {line}: {reason}"),
-        },
+        None => DraftError::Syntax { format: "toml", reason: format!("line {line}: {reason}") },
     }
 }
 
 /// The key of a `key = value` line, or the name of a `[table]` header.
 fn toml_key(line: &str) -> Option<String> {
     let line = line.trim();
-    let key = if line.starts_with('[') {
-        line.trim_start_matches('[').split(']').next()?
-    } else {
-        line.split_once('=')?.0
-    };
+    let key =
+        if line.starts_with('[') { line.trim_start_matches('[').split(']').next()? } else { line.split_once('=')?.0 };
     let key = key.trim().trim_matches(|c| c == '"' || c == '\'');
     let is_key = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
     (!key.is_empty() && key.chars().all(is_key)).then(|| key.to_owned())
@@ -571,18 +531,13 @@ fn toml_key(line: &str) -> Option<String> {
 fn duration(value: Option<&toml::Value>, field: &'static str) -> Result<u64, DraftError> {
     match value {
         None => Ok(0),
-        Some(toml::Value::Integer(n)) => u64::try_from(*n).map_err(|_| DraftError::Duration {
-            field,
-            input: n.to_string(),
-        }),
-        Some(toml::Value::String(text)) => parse_duration(text).ok_or_else(|| DraftError::Duration {
-            field,
-            input: excerpt(text),
-        }),
-        Some(other) => Err(DraftError::Duration {
-            field,
-            input: excerpt(&other.to_string()),
-        }),
+        Some(toml::Value::Integer(n)) => {
+            u64::try_from(*n).map_err(|_| DraftError::Duration { field, input: n.to_string() })
+        }
+        Some(toml::Value::String(text)) => {
+            parse_duration(text).ok_or_else(|| DraftError::Duration { field, input: excerpt(text) })
+        }
+        Some(other) => Err(DraftError::Duration { field, input: excerpt(&other.to_string()) }),
     }
 }
 
@@ -739,18 +694,11 @@ impl Column {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, c)| *c)
-            .ok_or_else(|| DraftError::UnknownField {
-                field: excerpt(name),
-                expected: COLUMN_NAMES,
-            })
+            .ok_or_else(|| DraftError::UnknownField { field: excerpt(name), expected: COLUMN_NAMES })
     }
 
     fn name(self) -> &'static str {
-        COLUMNS
-            .iter()
-            .find(|(_, c)| *c == self)
-            .map(|(n, _)| *n)
-            .expect("every column is listed")
+        COLUMNS.iter().find(|(_, c)| *c == self).map(|(n, _)| *n).expect("every column is listed")
     }
 }
 
@@ -764,10 +712,7 @@ enum Cell {
 impl Cell {
     /// `None` for JSON null, which means "default" like an empty CSV cell.
     fn from_json(column: Column, value: Value) -> Result<Option<Cell>, DraftError> {
-        let wrong = || DraftError::WrongType {
-            field: column.name(),
-            expected: "text, a number or a list of text",
-        };
+        let wrong = || DraftError::WrongType { field: column.name(), expected: "text, a number or a list of text" };
         Ok(Some(match value {
             Value::Null => return Ok(None),
             Value::String(s) => Cell::Text(s),
@@ -777,10 +722,7 @@ impl Cell {
                     .into_iter()
                     .map(|item| match item {
                         Value::String(s) => Ok(s),
-                        _ => Err(DraftError::WrongType {
-                            field: column.name(),
-                            expected: "a list of text",
-                        }),
+                        _ => Err(DraftError::WrongType { field: column.name(), expected: "a list of text" }),
                     })
                     .collect::<Result<_, _>>()?,
             ),
@@ -792,18 +734,12 @@ impl Cell {
         match self {
             Cell::Text(s) => Ok(s),
             Cell::Number(n) => Ok(n.to_string()),
-            Cell::List(_) => Err(DraftError::WrongType {
-                field,
-                expected: "text",
-            }),
+            Cell::List(_) => Err(DraftError::WrongType { field, expected: "text" }),
         }
     }
 
     fn integer(self, field: &'static str) -> Result<i64, DraftError> {
-        let wrong = DraftError::WrongType {
-            field,
-            expected: "a whole number",
-        };
+        let wrong = DraftError::WrongType { field, expected: "a whole number" };
         match self {
             Cell::Number(n) => n.as_i64().ok_or(wrong),
             Cell::Text(s) => s.trim().parse().map_err(|_| wrong),
@@ -815,16 +751,8 @@ impl Cell {
     fn list(self, field: &'static str) -> Result<Vec<String>, DraftError> {
         match self {
             Cell::List(items) => Ok(items),
-            Cell::Text(s) => Ok(s
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned)
-                .collect()),
-            Cell::Number(_) => Err(DraftError::WrongType {
-                field,
-                expected: "a list of text",
-            }),
+            Cell::Text(s) => Ok(s.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()),
+            Cell::Number(_) => Err(DraftError::WrongType { field, expected: "a list of text" }),
         }
     }
 }
@@ -852,10 +780,7 @@ fn set_column(fields: &mut IndicatorFields, column: Column, cell: Cell) -> Resul
         }
         Column::Description | Column::Comment => {
             if fields.description.is_some() {
-                return Err(DraftError::Conflict {
-                    first: "description",
-                    second: "comment",
-                });
+                return Err(DraftError::Conflict { first: "description", second: "comment" });
             }
             fields.description = Some(cell.text(field)?);
         }
@@ -874,19 +799,9 @@ fn read_json_lines(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        lines.push(BulkLine {
-            line: index + 1,
-            source: excerpt(trimmed),
-            draft: json_line_draft(trimmed, now),
-        });
+        lines.push(BulkLine { line: index + 1, source: excerpt(trimmed), draft: json_line_draft(trimmed, now) });
     }
-    let first_is_syntax = matches!(
-        lines.first(),
-        Some(BulkLine {
-            draft: Err(DraftError::Syntax { .. }),
-            ..
-        })
-    );
+    let first_is_syntax = matches!(lines.first(), Some(BulkLine { draft: Err(DraftError::Syntax { .. }), .. }));
     if first_is_syntax && serde_json::from_str::<Value>(text).is_ok() {
         return Err(DraftError::Unreadable {
             format: "json lines",
@@ -899,15 +814,10 @@ fn read_json_lines(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
 }
 
 fn json_line_draft(line: &str, now: i64) -> Result<Draft, DraftError> {
-    let value: Value = serde_json::from_str(line).map_err(|e| DraftError::Syntax {
-        format: "json",
-        reason: e.to_string(),
-    })?;
+    let value: Value =
+        serde_json::from_str(line).map_err(|e| DraftError::Syntax { format: "json", reason: e.to_string() })?;
     let Value::Object(object) = value else {
-        return Err(DraftError::Syntax {
-            format: "json",
-            reason: "expected an object per line".to_owned(),
-        });
+        return Err(DraftError::Syntax { format: "json", reason: "expected an object per line".to_owned() });
     };
     let mut fields = IndicatorFields::default();
     for (key, value) in object {
@@ -929,9 +839,7 @@ fn read_csv(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
         .from_reader(text.as_bytes());
     let headers = reader.headers().map_err(|e| unreadable(e.to_string()))?.clone();
     if headers.iter().all(str::is_empty) {
-        return Err(unreadable(
-            "no header row: the first line must name the columns, e.g. type,value".to_owned(),
-        ));
+        return Err(unreadable("no header row: the first line must name the columns, e.g. type,value".to_owned()));
     }
     let mut columns = Vec::with_capacity(headers.len());
     for name in &headers {
@@ -947,18 +855,10 @@ fn read_csv(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
             Ok(record) => (csv_line(text, record.position()), csv_row_draft(&columns, &record, now)),
             Err(e) => {
                 let line = csv_line(text, e.position());
-                (
-                    line,
-                    Err(DraftError::Syntax {
-                        format: "csv",
-                        reason: e.to_string(),
-                    }),
-                )
+                (line, Err(DraftError::Syntax { format: "csv", reason: e.to_string() }))
             }
         };
-        let source = source_lines
-            .get(line.wrapping_sub(1))
-            .map_or_else(String::new, |l| excerpt(l));
+        let source = source_lines.get(line.wrapping_sub(1)).map_or_else(String::new, |l| excerpt(l));
         lines.push(BulkLine { line, source, draft });
     }
     Ok(lines)
@@ -1050,17 +950,13 @@ fn resolve_kind(mapped: Mapped, value: &str) -> Result<ObservableType, DraftErro
         Mapped::Fixed(kind) => Ok(kind),
         Mapped::Ip => match normalize::detect(value) {
             Ok(observable)
-                if matches!(
-                    observable.kind,
-                    ObservableType::Ipv4 | ObservableType::Ipv6 | ObservableType::Cidr
-                ) =>
+                if matches!(observable.kind, ObservableType::Ipv4 | ObservableType::Ipv6 | ObservableType::Cidr) =>
             {
                 Ok(observable.kind)
             }
-            _ => Err(DraftError::Observable {
-                value: excerpt(value),
-                reason: "not an IP address or network".to_owned(),
-            }),
+            _ => {
+                Err(DraftError::Observable { value: excerpt(value), reason: "not an IP address or network".to_owned() })
+            }
         },
     }
 }
@@ -1084,11 +980,7 @@ fn read_misp(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
         },
     };
     let (tlp, tags) = misp_tags(event.get("Tag"));
-    let context = MispEvent {
-        tlp,
-        level: misp_level(event.get("threat_level_id")),
-        tags,
-    };
+    let context = MispEvent { tlp, level: misp_level(event.get("threat_level_id")), tags };
 
     let mut attributes: Vec<&Map<String, Value>> = Vec::new();
     attributes.extend(object_list(event.get("Attribute")));
@@ -1113,11 +1005,7 @@ fn read_misp(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
 
 /// The JSON objects in a list, skipping anything else.
 fn object_list(value: Option<&Value>) -> impl Iterator<Item = &Map<String, Value>> {
-    value
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_object)
+    value.and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_object)
 }
 
 /// The most restrictive `tlp:*` tag, and every other tag that may leave the MISP instance.
@@ -1226,42 +1114,15 @@ fn misp_attribute_draft(event: &MispEvent, attribute: &Map<String, Value>, now: 
 /// Standard TLP marking-definition ids: TLP 1.0 from the STIX 2.1 specification
 /// (section 7.2.1.4), TLP 2.0 from the OASIS CTI TC's TLP 2.0 marking definitions.
 const STIX_TLP_MARKINGS: [(&str, cir::Tlp); 9] = [
-    (
-        "marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9",
-        cir::Tlp::Clear,
-    ),
-    (
-        "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da",
-        cir::Tlp::Green,
-    ),
-    (
-        "marking-definition--f88d31f6-486f-44da-b317-01333bde0b82",
-        cir::Tlp::Amber,
-    ),
-    (
-        "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed",
-        cir::Tlp::Red,
-    ),
-    (
-        "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487",
-        cir::Tlp::Clear,
-    ),
-    (
-        "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb",
-        cir::Tlp::Green,
-    ),
-    (
-        "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
-        cir::Tlp::Amber,
-    ),
-    (
-        "marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003",
-        cir::Tlp::AmberStrict,
-    ),
-    (
-        "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1",
-        cir::Tlp::Red,
-    ),
+    ("marking-definition--613f2e26-407d-48c7-9eca-b8e91df99dc9", cir::Tlp::Clear),
+    ("marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da", cir::Tlp::Green),
+    ("marking-definition--f88d31f6-486f-44da-b317-01333bde0b82", cir::Tlp::Amber),
+    ("marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed", cir::Tlp::Red),
+    ("marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487", cir::Tlp::Clear),
+    ("marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb", cir::Tlp::Green),
+    ("marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421", cir::Tlp::Amber),
+    ("marking-definition--939a9414-2ddd-4d32-a0cd-375ea402b003", cir::Tlp::AmberStrict),
+    ("marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1", cir::Tlp::Red),
 ];
 
 fn read_stix(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
@@ -1280,11 +1141,8 @@ fn read_stix(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
         let object_type = object.get("type").and_then(Value::as_str).unwrap_or("");
         let id = object.get("id").and_then(Value::as_str).unwrap_or("");
         if object_type != "indicator" {
-            let what = if object_type.is_empty() {
-                "an object without a type".to_owned()
-            } else {
-                object_type.to_owned()
-            };
+            let what =
+                if object_type.is_empty() { "an object without a type".to_owned() } else { object_type.to_owned() };
             lines.push(BulkLine {
                 line: item,
                 source: excerpt(&format!("{object_type} {id}")),
@@ -1299,11 +1157,7 @@ fn read_stix(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
             Ok(drafts) => lines.extend(drafts),
             Err(e) => {
                 let pattern = object.get("pattern").and_then(Value::as_str).unwrap_or(id);
-                lines.push(BulkLine {
-                    line: item,
-                    source: excerpt(pattern),
-                    draft: Err(e),
-                });
+                lines.push(BulkLine { line: item, source: excerpt(pattern), draft: Err(e) });
             }
         }
     }
@@ -1312,10 +1166,8 @@ fn read_stix(text: &str, now: i64) -> Result<Vec<BulkLine>, DraftError> {
 
 /// Marking ids that mean a TLP: the standard ones, plus TLP marking definitions in the bundle itself.
 fn stix_markings(objects: &[Value]) -> HashMap<String, cir::Tlp> {
-    let mut markings: HashMap<String, cir::Tlp> = STIX_TLP_MARKINGS
-        .iter()
-        .map(|(id, tlp)| ((*id).to_owned(), *tlp))
-        .collect();
+    let mut markings: HashMap<String, cir::Tlp> =
+        STIX_TLP_MARKINGS.iter().map(|(id, tlp)| ((*id).to_owned(), *tlp)).collect();
     for object in objects {
         if object.get("type").and_then(Value::as_str) != Some("marking-definition") {
             continue;
@@ -1324,20 +1176,12 @@ fn stix_markings(objects: &[Value]) -> HashMap<String, cir::Tlp> {
             continue;
         };
         // STIX 2.1 TLP 1.0 style, then the TLP 2.0 extension (`tlp_2_0`), then a "TLP:..." name.
-        let tlp_2_0 = || {
-            object
-                .get("extensions")
-                .and_then(Value::as_object)?
-                .values()
-                .find_map(|e| e.get("tlp_2_0")?.as_str())
-        };
+        let tlp_2_0 =
+            || object.get("extensions").and_then(Value::as_object)?.values().find_map(|e| e.get("tlp_2_0")?.as_str());
         let tlp_name = match object.get("definition_type").and_then(Value::as_str) {
             Some("tlp") => object.pointer("/definition/tlp").and_then(Value::as_str),
             _ => tlp_2_0().or_else(|| {
-                object
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .filter(|n| n.to_ascii_lowercase().starts_with("tlp:"))
+                object.get("name").and_then(Value::as_str).filter(|n| n.to_ascii_lowercase().starts_with("tlp:"))
             }),
         };
         if let Some(tlp) = tlp_name.and_then(|n| cir::Tlp::from_str(n).ok()) {
@@ -1359,10 +1203,7 @@ fn stix_indicator(
     }
     let pattern_type = object.get("pattern_type").and_then(Value::as_str).unwrap_or("stix");
     if pattern_type != "stix" {
-        return Err(DraftError::Unsupported(format!(
-            "STIX pattern_type '{}'",
-            excerpt(pattern_type)
-        )));
+        return Err(DraftError::Unsupported(format!("STIX pattern_type '{}'", excerpt(pattern_type))));
     }
     let Some(pattern) = object.get("pattern").and_then(Value::as_str) else {
         return Err(DraftError::Missing { field: "pattern" });
@@ -1372,26 +1213,15 @@ fn stix_indicator(
     let confidence = match object.get("confidence") {
         None | Some(Value::Null) => None,
         Some(value) => {
-            let n = value.as_i64().ok_or(DraftError::WrongType {
-                field: "confidence",
-                expected: "a whole number",
-            })?;
-            Some(
-                u8::try_from(n)
-                    .ok()
-                    .filter(|c| i64::from(*c) <= MAX_CONFIDENCE)
-                    .ok_or(DraftError::Confidence(n))?,
-            )
+            let n = value.as_i64().ok_or(DraftError::WrongType { field: "confidence", expected: "a whole number" })?;
+            Some(u8::try_from(n).ok().filter(|c| i64::from(*c) <= MAX_CONFIDENCE).ok_or(DraftError::Confidence(n))?)
         }
     };
     let valid_until = match object.get("valid_until").and_then(Value::as_str) {
         None => 0,
         Some(text) => {
             let at = OffsetDateTime::parse(text, &Rfc3339)
-                .map_err(|_| DraftError::Time {
-                    field: "valid_until",
-                    input: excerpt(text),
-                })?
+                .map_err(|_| DraftError::Time { field: "valid_until", input: excerpt(text) })?
                 .unix_timestamp();
             if at <= now {
                 return Err(DraftError::Expired(excerpt(text)));
@@ -1401,12 +1231,7 @@ fn stix_indicator(
     };
     let description = ["description", "name"]
         .iter()
-        .find_map(|key| {
-            object
-                .get(*key)
-                .and_then(Value::as_str)
-                .filter(|d| !d.trim().is_empty())
-        })
+        .find_map(|key| object.get(*key).and_then(Value::as_str).filter(|d| !d.trim().is_empty()))
         .map(str::to_owned);
     // STIX 2.0 put the indicator's kind in `labels`, 2.1 in `indicator_types`: both become tags.
     let tags: Vec<String> = ["labels", "indicator_types"]
@@ -1441,11 +1266,7 @@ fn stix_indicator(
                 }
                 draft
             });
-            BulkLine {
-                line: item,
-                source: excerpt(&comparison.text),
-                draft,
-            }
+            BulkLine { line: item, source: excerpt(&comparison.text), draft }
         })
         .collect();
     Ok(drafts)
@@ -1476,10 +1297,7 @@ fn stix_comparison_draft(comparison: &Comparison, fields: &IndicatorFields, now:
         }
     };
     let kind = resolve_kind(mapped, &value)?;
-    let fields = IndicatorFields {
-        value,
-        ..fields.clone()
-    };
+    let fields = IndicatorFields { value, ..fields.clone() };
     build_indicator(&fields, Some(kind), now)
 }
 
@@ -1549,10 +1367,7 @@ enum Token {
 type Spanned = (Token, std::ops::Range<usize>);
 
 fn tokenize(pattern: &str) -> Result<Vec<Spanned>, DraftError> {
-    let syntax = |reason: String| DraftError::Syntax {
-        format: "stix pattern",
-        reason,
-    };
+    let syntax = |reason: String| DraftError::Syntax { format: "stix pattern", reason };
     let bytes = pattern.as_bytes();
     let mut tokens = Vec::new();
     let mut i = 0;
@@ -1679,21 +1494,14 @@ struct PatternParser<'a> {
 
 /// Parses a STIX pattern into its comparisons, refusing anything that is not a plain OR of them.
 fn parse_pattern(pattern: &str) -> Result<Vec<Comparison>, DraftError> {
-    let mut parser = PatternParser {
-        pattern,
-        tokens: tokenize(pattern)?,
-        next: 0,
-    };
+    let mut parser = PatternParser { pattern, tokens: tokenize(pattern)?, next: 0 };
     let mut comparisons = Vec::new();
     parser.observations(&mut comparisons)?;
     if let Some((token, _)) = parser.tokens.get(parser.next) {
         return Err(parser.unexpected(token));
     }
     if comparisons.is_empty() {
-        return Err(DraftError::Syntax {
-            format: "stix pattern",
-            reason: "no comparison".to_owned(),
-        });
+        return Err(DraftError::Syntax { format: "stix pattern", reason: "no comparison".to_owned() });
     }
     Ok(comparisons)
 }
@@ -1710,10 +1518,7 @@ impl PatternParser<'_> {
     }
 
     fn syntax(&self, reason: impl Into<String>) -> DraftError {
-        DraftError::Syntax {
-            format: "stix pattern",
-            reason: reason.into(),
-        }
+        DraftError::Syntax { format: "stix pattern", reason: reason.into() }
     }
 
     fn unexpected(&self, token: &Token) -> DraftError {
@@ -1795,10 +1600,7 @@ impl PatternParser<'_> {
 
     /// term := '(' comparisons ')' | path [NOT] operator literal
     fn term(&mut self, out: &mut Vec<Comparison>) -> Result<(), DraftError> {
-        let start = self
-            .tokens
-            .get(self.next)
-            .map_or(self.pattern.len(), |(_, span)| span.start);
+        let start = self.tokens.get(self.next).map_or(self.pattern.len(), |(_, span)| span.start);
         let path = match self.take() {
             Some(Token::OpenParen) => {
                 self.comparisons(out)?;
@@ -1834,17 +1636,9 @@ impl PatternParser<'_> {
             Some(token) => return Err(self.syntax(format!("expected a literal, found {token:?}"))),
             None => return Err(self.syntax("expected a literal at the end")),
         };
-        let end = self
-            .tokens
-            .get(self.next - 1)
-            .map_or(self.pattern.len(), |(_, span)| span.end);
+        let end = self.tokens.get(self.next - 1).map_or(self.pattern.len(), |(_, span)| span.end);
         let text = self.pattern.get(start..end).unwrap_or_default().to_owned();
-        out.push(Comparison {
-            path,
-            operator,
-            literal,
-            text,
-        });
+        out.push(Comparison { path, operator, literal, text });
         Ok(())
     }
 }
@@ -1885,10 +1679,7 @@ mod tests {
     }
 
     fn fields(value: &str) -> IndicatorFields {
-        IndicatorFields {
-            value: value.to_owned(),
-            ..IndicatorFields::default()
-        }
+        IndicatorFields { value: value.to_owned(), ..IndicatorFields::default() }
     }
 
     /// (drafts, errors) counts of a bulk read.
@@ -1898,10 +1689,7 @@ mod tests {
     }
 
     fn errors(lines: &[BulkLine]) -> Vec<(usize, DraftError)> {
-        lines
-            .iter()
-            .filter_map(|l| l.draft.clone().err().map(|e| (l.line, e)))
-            .collect()
+        lines.iter().filter_map(|l| l.draft.clone().err().map(|e| (l.line, e))).collect()
     }
 
     // --- indicator flags ---
@@ -1941,10 +1729,7 @@ mod tests {
         assert_eq!(i.r#type, i32::from(ObservableType::Domain.code()));
         assert_eq!(i.cir_level, 4);
         assert_eq!(i.confidence, 90);
-        assert_eq!(
-            i.categories,
-            [cir::Category::DenialOfService.code(), cir::Category::Malware.code()]
-        );
+        assert_eq!(i.categories, [cir::Category::DenialOfService.code(), cir::Category::Malware.code()]);
         assert_eq!(i.valid_until, NOW + 30 * 86_400);
         assert_eq!(i.description, "c2 domain");
         assert_eq!(i.tags, ["c2"]);
@@ -1957,88 +1742,30 @@ mod tests {
     fn bad_indicator_flags_are_refused_with_the_field_named() {
         let cases: Vec<(IndicatorFields, &str)> = vec![
             (fields(""), "missing `value`"),
+            (IndicatorFields { kind: Some("ip".into()), ..fields("1.2.3.4") }, "`type`: unknown observable type `ip`"),
+            (IndicatorFields { level: Some(0), ..fields("1.2.3.4") }, "`level` 0 is out of range: expected 1 to 5"),
+            (IndicatorFields { level: Some(6), ..fields("1.2.3.4") }, "`level` 6 is out of range"),
+            (IndicatorFields { tlp: Some("orange".into()), ..fields("1.2.3.4") }, "`tlp`: unknown TLP 'orange'"),
+            (IndicatorFields { confidence: Some(101), ..fields("1.2.3.4") }, "`confidence` 101 is out of range"),
             (
-                IndicatorFields {
-                    kind: Some("ip".into()),
-                    ..fields("1.2.3.4")
-                },
-                "`type`: unknown observable type `ip`",
-            ),
-            (
-                IndicatorFields {
-                    level: Some(0),
-                    ..fields("1.2.3.4")
-                },
-                "`level` 0 is out of range: expected 1 to 5",
-            ),
-            (
-                IndicatorFields {
-                    level: Some(6),
-                    ..fields("1.2.3.4")
-                },
-                "`level` 6 is out of range",
-            ),
-            (
-                IndicatorFields {
-                    tlp: Some("orange".into()),
-                    ..fields("1.2.3.4")
-                },
-                "`tlp`: unknown TLP 'orange'",
-            ),
-            (
-                IndicatorFields {
-                    confidence: Some(101),
-                    ..fields("1.2.3.4")
-                },
-                "`confidence` 101 is out of range",
-            ),
-            (
-                IndicatorFields {
-                    categories: vec!["spam".into()],
-                    ..fields("1.2.3.4")
-                },
+                IndicatorFields { categories: vec!["spam".into()], ..fields("1.2.3.4") },
                 "`categories`: unknown category 'spam'",
             ),
+            (IndicatorFields { valid_days: Some(0), ..fields("1.2.3.4") }, "`valid_days` 0 is out of range"),
             (
-                IndicatorFields {
-                    valid_days: Some(0),
-                    ..fields("1.2.3.4")
-                },
-                "`valid_days` 0 is out of range",
-            ),
-            (
-                IndicatorFields {
-                    first_seen: Some("yesterday".into()),
-                    ..fields("1.2.3.4")
-                },
+                IndicatorFields { first_seen: Some("yesterday".into()), ..fields("1.2.3.4") },
                 "`first_seen` 'yesterday' is not a time",
             ),
             (
-                IndicatorFields {
-                    last_seen: Some("2024-13-01T00:00:00Z".into()),
-                    ..fields("1.2.3.4")
-                },
+                IndicatorFields { last_seen: Some("2024-13-01T00:00:00Z".into()), ..fields("1.2.3.4") },
                 "`last_seen` '2024-13-01T00:00:00Z'",
             ),
             (
-                IndicatorFields {
-                    first_seen: Some("200".into()),
-                    last_seen: Some("100".into()),
-                    ..fields("1.2.3.4")
-                },
+                IndicatorFields { first_seen: Some("200".into()), last_seen: Some("100".into()), ..fields("1.2.3.4") },
                 "`first_seen` is after `last_seen`",
             ),
-            (
-                IndicatorFields {
-                    kind: Some("md5".into()),
-                    ..fields("abc")
-                },
-                "`value` 'abc': md5 hash has 3 characters",
-            ),
-            (
-                fields("not an indicator at all"),
-                "`value` 'not an indicator at all': cannot detect",
-            ),
+            (IndicatorFields { kind: Some("md5".into()), ..fields("abc") }, "`value` 'abc': md5 hash has 3 characters"),
+            (fields("not an indicator at all"), "`value` 'not an indicator at all': cannot detect"),
         ];
         for (f, message) in cases {
             let err = indicator_draft(&f, NOW).unwrap_err().to_string();
@@ -2056,10 +1783,7 @@ mod tests {
         assert!(l.title.contains("crypto-mining"), "{}", l.title);
         assert!(l.summary.starts_with("A long-lived access key"), "{}", l.summary);
         assert_eq!(l.cir_level, 3);
-        assert_eq!(
-            l.categories,
-            [cir::Category::CredentialTheft.code(), cir::Category::Intrusion.code()]
-        );
+        assert_eq!(l.categories, [cir::Category::CredentialTheft.code(), cir::Category::Intrusion.code()]);
         assert_eq!(l.service_model, cir::ServiceModel::Iaas.code());
         assert_eq!(l.time_to_detect_secs, 5 * 3600 + 20 * 60);
         assert_eq!(l.time_to_contain_secs, 45 * 60);
@@ -2123,78 +1847,39 @@ mod tests {
             ("summary = \"s\"\n".to_owned(), "missing `title`"),
             ("title = \"t\"\n".to_owned(), "missing `summary`"),
             (format!("{base}cir_level = 9\n"), "`cir_level` 9 is out of range"),
-            (
-                format!("{base}categories = [\"spam\"]\n"),
-                "`categories`: unknown category 'spam'",
-            ),
-            (
-                format!("{base}service_model = \"faas\"\n"),
-                "`service_model`: unknown service model 'faas'",
-            ),
-            (
-                format!("{base}time_to_detect = \"4 hours\"\n"),
-                "`time_to_detect` '4 hours' is not a duration",
-            ),
-            (
-                format!("{base}time_to_recover = -5\n"),
-                "`time_to_recover` '-5' is not a duration",
-            ),
-            (
-                format!("{base}indicator_refs = [\"abcd\"]\n"),
-                "`indicator_refs` 'abcd' is not a record id",
-            ),
+            (format!("{base}categories = [\"spam\"]\n"), "`categories`: unknown category 'spam'"),
+            (format!("{base}service_model = \"faas\"\n"), "`service_model`: unknown service model 'faas'"),
+            (format!("{base}time_to_detect = \"4 hours\"\n"), "`time_to_detect` '4 hours' is not a duration"),
+            (format!("{base}time_to_recover = -5\n"), "`time_to_recover` '-5' is not a duration"),
+            (format!("{base}indicator_refs = [\"abcd\"]\n"), "`indicator_refs` 'abcd' is not a record id"),
             (format!("{base}tlp = \"orange\"\n"), "`tlp`: unknown TLP 'orange'"),
             (
                 format!("{base}[[actions]]\nphase = \"later\"\naction = \"a\"\n"),
                 "`actions.phase`: unknown phase 'later'",
             ),
-            (
-                format!("{base}[[actions]]\nphase = \"preparation\"\n"),
-                "missing `actions.action`",
-            ),
-            (
-                format!("{base}severity = 3\n"),
-                "lesson line 3, `severity`: unknown field `severity`",
-            ),
-            (
-                format!("{base}went_well = \"everything\"\n"),
-                "lesson line 3, `went_well`: invalid type",
-            ),
-            (
-                "title = 3\nsummary = \"s\"\n".to_owned(),
-                "lesson line 1, `title`: invalid type",
-            ),
+            (format!("{base}[[actions]]\nphase = \"preparation\"\n"), "missing `actions.action`"),
+            (format!("{base}severity = 3\n"), "lesson line 3, `severity`: unknown field `severity`"),
+            (format!("{base}went_well = \"everything\"\n"), "lesson line 3, `went_well`: invalid type"),
+            ("title = 3\nsummary = \"s\"\n".to_owned(), "lesson line 1, `title`: invalid type"),
             (
                 format!("{base}[[actions]]\nphase = \"preparation\"\naction = \"a\"\nowner = \"x\"\n"),
                 "lesson line 6, `owner`: unknown field",
             ),
             (format!("{base}title = \"again\"\n"), "lesson line 3, `title`"),
-            (
-                "title = \n".to_owned(),
-                "lesson line 1, `title`: string values must be quoted",
-            ),
-            (
-                "summary = \"s\"\n[[actions\n".to_owned(),
-                "lesson line 2, `actions`: unclosed array table",
-            ),
+            ("title = \n".to_owned(), "lesson line 1, `title`: string values must be quoted"),
+            ("summary = \"s\"\n[[actions\n".to_owned(), "lesson line 2, `actions`: unclosed array table"),
             ("summary = \"s\"\n???\n".to_owned(), "invalid toml: line 2: "),
         ];
         for (text, message) in cases {
             let err = lesson_draft(&text).unwrap_err().to_string();
-            assert!(
-                err.starts_with(message),
-                "{text:?}: {err:?} should start with {message:?}"
-            );
+            assert!(err.starts_with(message), "{text:?}: {err:?} should start with {message:?}");
         }
     }
 
     #[test]
     fn lesson_indicator_refs_are_decoded_from_hex() {
         let id = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-        let draft = lesson_draft(&format!(
-            "title = \"t\"\nsummary = \"s\"\nindicator_refs = [\"{id}\"]\n"
-        ))
-        .unwrap();
+        let draft = lesson_draft(&format!("title = \"t\"\nsummary = \"s\"\nindicator_refs = [\"{id}\"]\n")).unwrap();
         assert_eq!(lesson(&draft).indicator_refs, [hex::decode(id).unwrap()]);
     }
 
@@ -2204,44 +1889,20 @@ mod tests {
     fn format_is_detected_from_the_extension_then_the_content() {
         let p = Path::new;
         assert_eq!(detect_format(p("iocs.CSV"), "{\"Event\": {}}"), BulkFormat::Csv);
-        assert_eq!(
-            detect_format(p("e.json"), "{\"Event\": {\"Attribute\": []}}"),
-            BulkFormat::MispEvent
-        );
+        assert_eq!(detect_format(p("e.json"), "{\"Event\": {\"Attribute\": []}}"), BulkFormat::MispEvent);
         assert_eq!(detect_format(p("e.json"), "{\"Attribute\": []}"), BulkFormat::MispEvent);
-        assert_eq!(
-            detect_format(p("b.json"), "{\"type\": \"bundle\", \"objects\": []}"),
-            BulkFormat::StixBundle
-        );
+        assert_eq!(detect_format(p("b.json"), "{\"type\": \"bundle\", \"objects\": []}"), BulkFormat::StixBundle);
         assert_eq!(
             detect_format(p("l.json"), "{\"value\": \"1.2.3.4\"}\n{\"value\": \"5.6.7.8\"}\n"),
             BulkFormat::JsonLines
         );
-        assert_eq!(
-            detect_format(p("l.json"), "{\"type\": \"ipv4\", \"value\": \"1.2.3.4\"}"),
-            BulkFormat::JsonLines
-        );
+        assert_eq!(detect_format(p("l.json"), "{\"type\": \"ipv4\", \"value\": \"1.2.3.4\"}"), BulkFormat::JsonLines);
         assert_eq!(detect_format(p("l.txt"), "# comment\n"), BulkFormat::JsonLines);
-        for rel in [
-            "misp/misp_event.json",
-            "misp/sighting_1.json",
-            "misp/57c4445b-c548-4654-af0b-4be3950d210f.json",
-        ] {
-            assert_eq!(
-                detect_format(&shared_data(rel), &read_shared(rel)),
-                BulkFormat::MispEvent,
-                "{rel}"
-            );
+        for rel in ["misp/misp_event.json", "misp/sighting_1.json", "misp/57c4445b-c548-4654-af0b-4be3950d210f.json"] {
+            assert_eq!(detect_format(&shared_data(rel), &read_shared(rel)), BulkFormat::MispEvent, "{rel}");
         }
-        for rel in [
-            "stix/indicator-for-c2-ip-address.json",
-            "stix/sighting-of-an-indicator.json",
-        ] {
-            assert_eq!(
-                detect_format(&shared_data(rel), &read_shared(rel)),
-                BulkFormat::StixBundle,
-                "{rel}"
-            );
+        for rel in ["stix/indicator-for-c2-ip-address.json", "stix/sighting-of-an-indicator.json"] {
+            assert_eq!(detect_format(&shared_data(rel), &read_shared(rel)), BulkFormat::StixBundle, "{rel}");
         }
     }
 
@@ -2291,10 +1952,7 @@ mod tests {
         assert_eq!(messages.len(), expected.len(), "{messages:?}");
         for ((line, message), (want_line, want)) in messages.iter().zip(expected) {
             assert_eq!(*line, want_line);
-            assert!(
-                message.starts_with(want),
-                "line {line}: {message:?} should start with {want:?}"
-            );
+            assert!(message.starts_with(want), "line {line}: {message:?} should start with {want:?}");
         }
         assert_eq!(lines[2].source, r#"{"value": "203.0.113.10", "severity": 5}"#);
     }
@@ -2303,16 +1961,7 @@ mod tests {
     fn a_whole_json_document_is_not_read_as_json_lines() {
         let text = "{\n  \"type\": \"bundle\",\n  \"objects\": []\n}\n";
         let err = read_bulk(text, BulkFormat::JsonLines, NOW).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                DraftError::Unreadable {
-                    format: "json lines",
-                    ..
-                }
-            ),
-            "{err}"
-        );
+        assert!(matches!(err, DraftError::Unreadable { format: "json lines", .. }), "{err}");
     }
 
     #[test]
@@ -2345,10 +1994,7 @@ mod tests {
         assert_eq!(first.tlp, cir::Tlp::Green.code());
         let i = indicator(first);
         assert_eq!(i.cir_level, 4);
-        assert_eq!(
-            i.categories,
-            [cir::Category::Intrusion.code(), cir::Category::CredentialTheft.code()]
-        );
+        assert_eq!(i.categories, [cir::Category::Intrusion.code(), cir::Category::CredentialTheft.code()]);
         assert_eq!(i.tags, ["c2", "vpn"]);
         assert_eq!(i.description, "exit node, seen twice");
         assert_eq!(lines[1].draft.as_ref().unwrap().tlp, 0);
@@ -2358,19 +2004,9 @@ mod tests {
         let messages: Vec<(usize, String)> = errors(&lines).into_iter().map(|(n, e)| (n, e.to_string())).collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
         assert_eq!(messages[0].0, 6);
-        assert!(
-            messages[0].1.starts_with("`value` 'evil..example': invalid domain"),
-            "{}",
-            messages[0].1
-        );
-        assert_eq!(
-            messages[1],
-            (7, "`level` 7 is out of range: expected 1 to 5".to_owned())
-        );
-        assert_eq!(
-            messages[2],
-            (8, "invalid csv: 5 fields, but the header has 7".to_owned())
-        );
+        assert!(messages[0].1.starts_with("`value` 'evil..example': invalid domain"), "{}", messages[0].1);
+        assert_eq!(messages[1], (7, "`level` 7 is out of range: expected 1 to 5".to_owned()));
+        assert_eq!(messages[2], (8, "invalid csv: 5 fields, but the header has 7".to_owned()));
         assert!(lines[5].draft.is_ok());
     }
 
@@ -2382,10 +2018,7 @@ mod tests {
             ("type,level\nipv4,3\n", "no `value` column"),
         ] {
             match read_bulk(text, BulkFormat::Csv, NOW) {
-                Err(DraftError::Unreadable {
-                    format: "csv",
-                    reason: got,
-                }) => {
+                Err(DraftError::Unreadable { format: "csv", reason: got }) => {
                     assert!(got.starts_with(reason), "{text:?}: {got:?}")
                 }
                 other => panic!("{text:?}: {other:?}"),
@@ -2397,35 +2030,21 @@ mod tests {
 
     #[test]
     fn misp_feed_event_imports_hashes_as_tlp_clear_and_refuses_the_rest() {
-        let lines = read_bulk(
-            &read_shared("misp/57c4445b-c548-4654-af0b-4be3950d210f.json"),
-            BulkFormat::MispEvent,
-            NOW,
-        )
-        .unwrap();
+        let lines =
+            read_bulk(&read_shared("misp/57c4445b-c548-4654-af0b-4be3950d210f.json"), BulkFormat::MispEvent, NOW)
+                .unwrap();
         assert_eq!(lines.len(), 9);
         assert_eq!(counts(&lines), (3, 6));
         let drafts: Vec<&Draft> = lines.iter().filter_map(|l| l.draft.as_ref().ok()).collect();
         let kinds: Vec<i32> = drafts.iter().map(|d| indicator(d).r#type).collect();
         let t = |k: ObservableType| i32::from(k.code());
-        assert_eq!(
-            kinds,
-            [
-                t(ObservableType::Md5),
-                t(ObservableType::Sha1),
-                t(ObservableType::Sha256)
-            ]
-        );
+        assert_eq!(kinds, [t(ObservableType::Md5), t(ObservableType::Sha1), t(ObservableType::Sha256)]);
         for draft in &drafts {
             assert_eq!(draft.tlp, cir::Tlp::Clear.code());
             let i = indicator(draft);
             assert_eq!(i.cir_level, 2, "threat level 3 (low) is CIR level 2");
             assert_eq!(i.description, "Imported via the Freetext Import Tool");
-            assert!(
-                i.tags.iter().any(|t| t == "circl:incident-classification=\"malware\""),
-                "{:?}",
-                i.tags
-            );
+            assert!(i.tags.iter().any(|t| t == "circl:incident-classification=\"malware\""), "{:?}", i.tags);
             assert!(!i.tags.iter().any(|t| t.starts_with("tlp:")));
         }
         assert_eq!(lines[5].line, 6);
@@ -2452,10 +2071,7 @@ mod tests {
             errors(&lines),
             [
                 (1, DraftError::NotForDetection),
-                (
-                    2,
-                    DraftError::Unsupported("MISP attribute type 'text' has no cirfed observable type".into())
-                )
+                (2, DraftError::Unsupported("MISP attribute type 'text' has no cirfed observable type".into()))
             ]
         );
         assert_eq!(lines[0].source, "url http://fake.website.com/malware/is/here");
@@ -2466,24 +2082,15 @@ mod tests {
         let lines = read_bulk(&read_shared("misp/sighting_1.json"), BulkFormat::MispEvent, NOW).unwrap();
         assert_eq!(counts(&lines), (5, 0));
         let t = |k: ObservableType| i32::from(k.code());
-        let kinds: Vec<i32> = lines
-            .iter()
-            .map(|l| indicator(l.draft.as_ref().unwrap()).r#type)
-            .collect();
+        let kinds: Vec<i32> = lines.iter().map(|l| indicator(l.draft.as_ref().unwrap()).r#type).collect();
         assert_eq!(
             kinds,
-            [t(ObservableType::Domain); 4]
-                .into_iter()
-                .chain([t(ObservableType::Url)])
-                .collect::<Vec<_>>()
+            [t(ObservableType::Domain); 4].into_iter().chain([t(ObservableType::Url)]).collect::<Vec<_>>()
         );
         let first = lines[0].draft.as_ref().unwrap();
         assert_eq!(first.tlp, 0, "no tlp tag: the node's default");
         assert_eq!(indicator(first).description, "Ursnif");
-        assert_eq!(
-            indicator(first).tags,
-            ["PasteBin: MALWAREMESSIAGH", "misp-galaxy:banker=\"Gozi\""]
-        );
+        assert_eq!(indicator(first).tags, ["PasteBin: MALWAREMESSIAGH", "misp-galaxy:banker=\"Gozi\""]);
     }
 
     #[test]
@@ -2511,12 +2118,7 @@ mod tests {
         let t = |k: ObservableType| i32::from(k.code());
         let got: Vec<(usize, i32, String)> = lines
             .iter()
-            .filter_map(|l| {
-                l.draft
-                    .as_ref()
-                    .ok()
-                    .map(|d| (l.line, indicator(d).r#type, indicator(d).value.clone()))
-            })
+            .filter_map(|l| l.draft.as_ref().ok().map(|d| (l.line, indicator(d).r#type, indicator(d).value.clone())))
             .collect();
         assert_eq!(
             got,
@@ -2530,16 +2132,8 @@ mod tests {
                 ),
                 (4, t(ObservableType::Domain), "evil.example".to_owned()),
                 (5, t(ObservableType::Asn), "64496".to_owned()),
-                (
-                    8,
-                    t(ObservableType::CertificateFingerprint),
-                    "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()
-                ),
-                (
-                    9,
-                    t(ObservableType::Sha1),
-                    "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()
-                ),
+                (8, t(ObservableType::CertificateFingerprint), "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()),
+                (9, t(ObservableType::Sha1), "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()),
             ]
         );
         let first = lines[0].draft.as_ref().unwrap();
@@ -2553,10 +2147,7 @@ mod tests {
             [
                 (6, "`value` 'evil.example': not an IP address or network".to_owned()),
                 (7, "withdrawn: the MISP attribute is deleted".to_owned()),
-                (
-                    10,
-                    "unsupported: MISP attribute type 'size-in-bytes' has no cirfed observable type".to_owned()
-                ),
+                (10, "unsupported: MISP attribute type 'size-in-bytes' has no cirfed observable type".to_owned()),
             ]
         );
     }
@@ -2564,15 +2155,7 @@ mod tests {
     #[test]
     fn misp_level_maps_threat_levels_onto_cir_levels() {
         let level = |v: Value| misp_level(Some(&v));
-        assert_eq!(
-            [
-                level("1".into()),
-                level("2".into()),
-                level("3".into()),
-                level("4".into())
-            ],
-            [4, 3, 2, 3]
-        );
+        assert_eq!([level("1".into()), level("2".into()), level("3".into()), level("4".into())], [4, 3, 2, 3]);
         assert_eq!(level(1.into()), 4);
         assert_eq!(misp_level(None), DEFAULT_LEVEL);
     }
@@ -2581,10 +2164,7 @@ mod tests {
     fn json_that_is_not_a_misp_event_is_unreadable() {
         for text in ["[]", "{\"type\": \"bundle\"}", "not json", "{\"Event\": 3}"] {
             let err = read_bulk(text, BulkFormat::MispEvent, NOW).unwrap_err();
-            assert!(
-                matches!(err, DraftError::Unreadable { format: "misp", .. }),
-                "{text}: {err}"
-            );
+            assert!(matches!(err, DraftError::Unreadable { format: "misp", .. }), "{text}: {err}");
         }
     }
 
@@ -2601,10 +2181,7 @@ mod tests {
         let draft = lines[0].draft.as_ref().unwrap();
         assert_eq!(draft.tlp, 0);
         let i = indicator(draft);
-        assert_eq!(
-            (i.r#type, i.value.as_str()),
-            (i32::from(ObservableType::Ipv4.code()), "10.0.0.0")
-        );
+        assert_eq!((i.r#type, i.value.as_str()), (i32::from(ObservableType::Ipv4.code()), "10.0.0.0"));
         assert_eq!(i.description, "Test description C2 channel.");
         assert_eq!(i.tags, ["malicious-activity"]);
         assert_eq!(i.confidence, u32::from(DEFAULT_CONFIDENCE));
@@ -2619,39 +2196,18 @@ mod tests {
         assert_eq!(
             refused,
             [
-                (
-                    1,
-                    "unsupported: STIX object type 'identity': only indicators are imported".to_owned()
-                ),
-                (
-                    2,
-                    "unsupported: STIX object type 'malware': only indicators are imported".to_owned()
-                ),
-                (
-                    5,
-                    "unsupported: STIX object type 'course-of-action': only indicators are imported".to_owned()
-                ),
-                (
-                    6,
-                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
-                ),
-                (
-                    7,
-                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
-                ),
-                (
-                    8,
-                    "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()
-                ),
+                (1, "unsupported: STIX object type 'identity': only indicators are imported".to_owned()),
+                (2, "unsupported: STIX object type 'malware': only indicators are imported".to_owned()),
+                (5, "unsupported: STIX object type 'course-of-action': only indicators are imported".to_owned()),
+                (6, "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()),
+                (7, "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()),
+                (8, "unsupported: STIX object type 'relationship': only indicators are imported".to_owned()),
             ]
         );
         let hash = lines.iter().find(|l| l.line == 4).unwrap();
         let i = indicator(hash.draft.as_ref().unwrap());
         assert_eq!(i.r#type, i32::from(ObservableType::Sha256.code()));
-        assert_eq!(
-            i.value,
-            "ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c"
-        );
+        assert_eq!(i.value, "ef537f25c895bfa782526529a9b63d97aa631564d5d789c2b765448c8635fb6c");
     }
 
     #[test]
@@ -2669,15 +2225,10 @@ mod tests {
         let lines = stix_lines("stix/sighting-of-an-indicator.json");
         assert_eq!(counts(&lines), (1, 3));
         let i = indicator(lines[0].draft.as_ref().unwrap());
-        assert_eq!(
-            (i.r#type, i.value.as_str()),
-            (i32::from(ObservableType::Url.code()), "http://paypa1.banking.com")
-        );
+        assert_eq!((i.r#type, i.value.as_str()), (i32::from(ObservableType::Url.code()), "http://paypa1.banking.com"));
         assert_eq!(
             lines[3].draft,
-            Err(DraftError::Unsupported(
-                "STIX object type 'sighting': only indicators are imported".into()
-            ))
+            Err(DraftError::Unsupported("STIX object type 'sighting': only indicators are imported".into()))
         );
     }
 
@@ -2718,10 +2269,7 @@ mod tests {
                 (t(ObservableType::Domain), "evil.example".to_owned()),
                 (t(ObservableType::Md5), "0749bae92ca336a02c83d126e04ec628".to_owned()),
                 (t(ObservableType::Asn), "64496".to_owned()),
-                (
-                    t(ObservableType::CertificateFingerprint),
-                    "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()
-                ),
+                (t(ObservableType::CertificateFingerprint), "77b0c41b7d340b8a3d903f21347bbf06aa766b5b".to_owned()),
                 (t(ObservableType::Email), "a@evil.example".to_owned()),
                 (t(ObservableType::Ipv6), "2001:db8::1".to_owned()),
                 (t(ObservableType::Url), "http://evil.example/a'b".to_owned()),
@@ -2759,22 +2307,10 @@ mod tests {
                 "[ipv4-addr:value = '198.51.100.1'] FOLLOWEDBY [domain-name:value = 'evil.example']",
                 "unsupported: STIX pattern joins observations with FOLLOWEDBY",
             ),
-            (
-                "[ipv4-addr:value = '198.51.100.1'] WITHIN 300 SECONDS",
-                "unsupported: STIX pattern qualifier WITHIN",
-            ),
-            (
-                "[ipv4-addr:value = '198.51.100.1'",
-                "invalid stix pattern: expected ] at the end",
-            ),
-            (
-                "[ipv4-addr:value = '198.51.100.1]",
-                "invalid stix pattern: unterminated string",
-            ),
-            (
-                "ipv4-addr:value = '198.51.100.1'",
-                "invalid stix pattern: expected [ or (",
-            ),
+            ("[ipv4-addr:value = '198.51.100.1'] WITHIN 300 SECONDS", "unsupported: STIX pattern qualifier WITHIN"),
+            ("[ipv4-addr:value = '198.51.100.1'", "invalid stix pattern: expected ] at the end"),
+            ("[ipv4-addr:value = '198.51.100.1]", "invalid stix pattern: unterminated string"),
+            ("ipv4-addr:value = '198.51.100.1'", "invalid stix pattern: expected [ or ("),
         ];
         for (pattern, message) in cases {
             let bundle = stix_indicator_bundle(
@@ -2783,25 +2319,13 @@ mod tests {
             let lines = read_bulk(&bundle, BulkFormat::StixBundle, NOW).unwrap();
             assert_eq!(lines.len(), 1, "{pattern}");
             let err = lines[0].draft.as_ref().unwrap_err().to_string();
-            assert!(
-                err.starts_with(message),
-                "{pattern}: {err:?} should start with {message:?}"
-            );
+            assert!(err.starts_with(message), "{pattern}: {err:?} should start with {message:?}");
         }
         for (pattern, message) in [
             ("[file:name LIKE 'miner%']", "unsupported: STIX pattern operator 'LIKE'"),
-            (
-                "[ipv4-addr:value IN ('1.2.3.4', '5.6.7.8')]",
-                "unsupported: STIX pattern operator 'IN'",
-            ),
-            (
-                "[ipv4-addr:value NOT = '1.2.3.4']",
-                "unsupported: STIX pattern operator 'NOT ='",
-            ),
-            (
-                "[file:created = t'2024-01-01T00:00:00Z']",
-                "unsupported: STIX object path 'file:created'",
-            ),
+            ("[ipv4-addr:value IN ('1.2.3.4', '5.6.7.8')]", "unsupported: STIX pattern operator 'IN'"),
+            ("[ipv4-addr:value NOT = '1.2.3.4']", "unsupported: STIX pattern operator 'NOT ='"),
+            ("[file:created = t'2024-01-01T00:00:00Z']", "unsupported: STIX object path 'file:created'"),
             (
                 "[email-message:to_refs[*].value = 'a@evil.example']",
                 "unsupported: STIX object path 'email-message:to_refs[*].value'",
@@ -2812,10 +2336,7 @@ mod tests {
             );
             let lines = read_bulk(&bundle, BulkFormat::StixBundle, NOW).unwrap();
             let err = lines[0].draft.as_ref().unwrap_err().to_string();
-            assert!(
-                err.starts_with(message),
-                "{pattern}: {err:?} should start with {message:?}"
-            );
+            assert!(err.starts_with(message), "{pattern}: {err:?} should start with {message:?}");
         }
     }
 
@@ -2828,15 +2349,9 @@ mod tests {
             stix_indicator_bundle(object)
         };
         let cases = [
-            (
-                with("valid_until", "2020-01-01T00:00:00Z".into()),
-                "`valid_until` 2020-01-01T00:00:00Z is in the past",
-            ),
+            (with("valid_until", "2020-01-01T00:00:00Z".into()), "`valid_until` 2020-01-01T00:00:00Z is in the past"),
             (with("revoked", true.into()), "withdrawn: the STIX indicator is revoked"),
-            (
-                with("pattern_type", "sigma".into()),
-                "unsupported: STIX pattern_type 'sigma'",
-            ),
+            (with("pattern_type", "sigma".into()), "unsupported: STIX pattern_type 'sigma'"),
             (with("confidence", 101.into()), "`confidence` 101 is out of range"),
         ];
         for (bundle, message) in cases {
@@ -2863,41 +2378,22 @@ mod tests {
         ]})
         .to_string();
         let lines = read_bulk(&bundle, BulkFormat::StixBundle, NOW).unwrap();
-        let tlps: Vec<i32> = lines
-            .iter()
-            .filter_map(|l| l.draft.as_ref().ok())
-            .map(|d| d.tlp)
-            .collect();
+        let tlps: Vec<i32> = lines.iter().filter_map(|l| l.draft.as_ref().ok()).map(|d| d.tlp).collect();
         assert_eq!(
             tlps,
-            [
-                cir::Tlp::AmberStrict.code(),
-                cir::Tlp::Red.code(),
-                cir::Tlp::Clear.code(),
-                cir::Tlp::Green.code()
-            ]
+            [cir::Tlp::AmberStrict.code(), cir::Tlp::Red.code(), cir::Tlp::Clear.code(), cir::Tlp::Green.code()]
         );
         assert_eq!(
             lines[0].draft,
-            Err(DraftError::Unsupported(
-                "STIX object type 'marking-definition': only indicators are imported".into()
-            ))
+            Err(DraftError::Unsupported("STIX object type 'marking-definition': only indicators are imported".into()))
         );
     }
 
     #[test]
     fn json_that_is_not_a_stix_bundle_is_unreadable() {
-        for text in [
-            "{\"Event\": {}}",
-            "{\"type\": \"bundle\"}",
-            "[",
-            "{\"type\": \"indicator\"}",
-        ] {
+        for text in ["{\"Event\": {}}", "{\"type\": \"bundle\"}", "[", "{\"type\": \"indicator\"}"] {
             let err = read_bulk(text, BulkFormat::StixBundle, NOW).unwrap_err();
-            assert!(
-                matches!(err, DraftError::Unreadable { format: "stix", .. }),
-                "{text}: {err}"
-            );
+            assert!(matches!(err, DraftError::Unreadable { format: "stix", .. }), "{text}: {err}");
         }
     }
 
@@ -2917,10 +2413,7 @@ mod tests {
             let text = read_shared(rel);
             let lines = read_bulk(&text, detect_format(&path, &text), NOW).unwrap();
             assert_eq!(counts(&lines), want, "{rel}");
-            assert!(
-                lines.iter().all(|l| l.source.chars().count() <= MAX_SOURCE_CHARS),
-                "{rel}"
-            );
+            assert!(lines.iter().all(|l| l.source.chars().count() <= MAX_SOURCE_CHARS), "{rel}");
         }
     }
 

@@ -14,11 +14,7 @@ use std::process::ExitCode;
 /// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, and info from cirfed).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,cirfed=info".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
 /// Runs one command; the exit code says whether everything it was asked succeeded.

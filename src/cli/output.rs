@@ -27,9 +27,7 @@ pub fn short_id(id: &[u8]) -> String {
 /// A table with our house style.
 pub fn table(header: &[&str]) -> Table {
     let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_BORDERS_ONLY)
-        .set_content_arrangement(ContentArrangement::Dynamic);
+    table.load_preset(presets::UTF8_BORDERS_ONLY).set_content_arrangement(ContentArrangement::Dynamic);
     table.set_header(header.to_vec());
     table
 }
@@ -54,10 +52,7 @@ pub fn observable_type(code: i32) -> String {
 
 /// Names of category codes.
 pub fn categories(codes: &[i32]) -> Vec<String> {
-    codes
-        .iter()
-        .map(|c| Category::from_code(*c).map_or_else(|| format!("unknown({c})"), |c| c.to_string()))
-        .collect()
+    codes.iter().map(|c| Category::from_code(*c).map_or_else(|| format!("unknown({c})"), |c| c.to_string())).collect()
 }
 
 /// Name of a record kind code.
@@ -78,10 +73,7 @@ pub fn match_kind(code: i32) -> &'static str {
 
 /// Decodes the record inside a stored record.
 pub fn decode(stored: &proto::StoredRecord) -> Option<Record> {
-    stored
-        .envelope
-        .as_ref()
-        .and_then(|e| Record::decode(e.record.as_slice()).ok())
+    stored.envelope.as_ref().and_then(|e| Record::decode(e.record.as_slice()).ok())
 }
 
 /// One-line summary of a record: its value, title or target.
@@ -153,10 +145,7 @@ fn body_json(body: &Body) -> (&'static str, Value) {
                 "indicator_id": hex::encode(&s.indicator_id), "type": sighting_type(s.r#type), "count": s.count,
             }),
         ),
-        Body::Retraction(r) => (
-            "retraction",
-            json!({ "target_id": hex::encode(&r.target_id), "reason": r.reason }),
-        ),
+        Body::Retraction(r) => ("retraction", json!({ "target_id": hex::encode(&r.target_id), "reason": r.reason })),
         Body::MemberCard(c) => (
             "member_card",
             json!({
@@ -204,11 +193,7 @@ fn flatten(prefix: &str, value: &Value, row: &mut impl FnMut(&str, String)) {
     match value {
         Value::Object(map) => {
             for (key, value) in map {
-                let path = if prefix.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{prefix}.{key}")
-                };
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
                 flatten(&path, value, row);
             }
         }
@@ -291,13 +276,4 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
 }
 
 /// Header of the lookup table.
-pub const LOOKUP_HEADER: [&str; 8] = [
-    "value",
-    "type",
-    "match",
-    "published",
-    "level",
-    "confidence",
-    "tlp",
-    "record",
-];
+pub const LOOKUP_HEADER: [&str; 8] = ["value", "type", "match", "published", "level", "confidence", "tlp", "record"];

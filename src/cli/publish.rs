@@ -147,16 +147,8 @@ fn indicator_fields(args: &IndicatorArgs) -> IndicatorFields {
 /// Publishes one draft and prints its id.
 async fn publish_one(target: &ApiTarget, draft: Draft, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = connect(target).await?;
-    let reply = client
-        .publish(PublishRequest { drafts: vec![draft] })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let outcome = reply
-        .outcomes
-        .into_iter()
-        .next()
-        .context("the node returned no outcome")?;
+    let reply = client.publish(PublishRequest { drafts: vec![draft] }).await.map_err(status_error)?.into_inner();
+    let outcome = reply.outcomes.into_iter().next().context("the node returned no outcome")?;
     if !outcome.error.is_empty() {
         if json {
             print_json(&json!({ "accepted": false, "error_code": outcome.error_code, "error": outcome.error }));
@@ -205,11 +197,7 @@ async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) ->
     progress.inc(report.refused.len() as u64);
     for chunk in pending.chunks(PUBLISH_CHUNK) {
         let drafts = chunk.iter().map(|(_, _, d)| d.clone()).collect();
-        let reply = client
-            .publish(PublishRequest { drafts })
-            .await
-            .map_err(status_error)?
-            .into_inner();
+        let reply = client.publish(PublishRequest { drafts }).await.map_err(status_error)?.into_inner();
         for ((line, source, _), outcome) in chunk.iter().zip(reply.outcomes) {
             report.record(*line, source, outcome);
         }
@@ -217,11 +205,7 @@ async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) ->
     }
     progress.finish_and_clear();
     report.print(json);
-    Ok(if report.refused.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if report.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 #[derive(Default)]
@@ -241,8 +225,7 @@ impl BulkReport {
     }
 
     fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
-        self.refused
-            .push((line, source.to_string(), code.to_string(), reason.to_string()));
+        self.refused.push((line, source.to_string(), code.to_string(), reason.to_string()));
     }
 
     fn print(&self, json: bool) {
@@ -268,10 +251,7 @@ impl BulkReport {
             println!("  line {line}: {code}: {reason}  [{source}]");
         }
         if self.refused.len() > MAX_REFUSALS_SHOWN {
-            println!(
-                "  ... and {} more (use --json for all)",
-                self.refused.len() - MAX_REFUSALS_SHOWN
-            );
+            println!("  ... and {} more (use --json for all)", self.refused.len() - MAX_REFUSALS_SHOWN);
         }
     }
 }
@@ -279,10 +259,7 @@ impl BulkReport {
 pub async fn retract(args: RetractArgs, json: bool) -> anyhow::Result<ExitCode> {
     let draft = Draft {
         tlp: 0,
-        body: Some(draft::Body::Retraction(Retraction {
-            target_id: args.id.0.to_vec(),
-            reason: args.reason.clone(),
-        })),
+        body: Some(draft::Body::Retraction(Retraction { target_id: args.id.0.to_vec(), reason: args.reason.clone() })),
     };
     publish_one(&args.target, draft, json).await
 }

@@ -78,18 +78,10 @@ pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
     if args.stdin {
         return lookup_stdin(client, args, json).await;
     }
-    let request = LookupRequest {
-        values: args.values.clone(),
-        r#type: type_code(args.kind),
-        details: true,
-    };
+    let request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true };
     let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
     let invalid = report_lookup(&args.values, &reply, json, false);
-    Ok(if invalid > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Streams standard input in batches; prints each batch's results as it comes.
@@ -109,34 +101,19 @@ async fn lookup_stdin(
         .collect();
     let batches: Vec<Vec<String>> = lines.chunks(STDIN_BATCH).map(<[String]>::to_vec).collect();
     let kind = type_code(args.kind);
-    let requests = batches.clone().into_iter().map(move |values| LookupRequest {
-        values,
-        r#type: kind,
-        details: false,
-    });
-    let mut replies = client
-        .lookup_stream(tokio_stream::iter(requests))
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let requests =
+        batches.clone().into_iter().map(move |values| LookupRequest { values, r#type: kind, details: false });
+    let mut replies = client.lookup_stream(tokio_stream::iter(requests)).await.map_err(status_error)?.into_inner();
     let (mut invalid, mut matched) = (0, 0);
     for batch in &batches {
-        let reply = replies
-            .message()
-            .await
-            .map_err(status_error)?
-            .context("the node closed the stream early")?;
+        let reply = replies.message().await.map_err(status_error)?.context("the node closed the stream early")?;
         matched += reply.results.iter().filter(|r| !r.matches.is_empty()).count();
         invalid += report_lookup(batch, &reply, json, args.hits_only);
     }
     if !json {
         eprintln!("{} looked up, {matched} matched, {invalid} invalid", lines.len());
     }
-    Ok(if invalid > 0 {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Prints results; returns how many values were invalid.
@@ -165,11 +142,7 @@ fn report_lookup(values: &[String], reply: &proto::LookupReply, json: bool, hits
 
 pub async fn show(args: ShowArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = connect(&args.target).await?;
-    let stored = client
-        .get(proto::GetRequest { id: args.id.0.to_vec() })
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let stored = client.get(proto::GetRequest { id: args.id.0.to_vec() }).await.map_err(status_error)?.into_inner();
     if json {
         print_json(&output::record_json(&stored));
     } else {
@@ -199,10 +172,7 @@ pub async fn list(args: ListArgs, json: bool) -> anyhow::Result<ExitCode> {
         table.add_row(vec![
             stored.seq.to_string(),
             output::short_id(&stored.id),
-            record
-                .as_ref()
-                .and_then(|r| r.body.as_ref())
-                .map_or("-".into(), |b| RecordKind::of(b).to_string()),
+            record.as_ref().and_then(|r| r.body.as_ref()).map_or("-".into(), |b| RecordKind::of(b).to_string()),
             record.as_ref().map_or("-".into(), |r| output::tlp(r.tlp)),
             record.as_ref().map_or("-".into(), |r| output::time(r.created_at)),
             record.as_ref().map_or("-".into(), output::summary),
@@ -218,11 +188,7 @@ pub async fn list(args: ListArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = connect(&args.target).await?;
-    let status = client
-        .status(proto::StatusRequest {})
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let status = client.status(proto::StatusRequest {}).await.map_err(status_error)?.into_inner();
     let kinds: Vec<(String, u64)> = status.kinds.iter().map(|k| (output::kind(k.kind), k.count)).collect();
     if json {
         let counts: serde_json::Map<String, serde_json::Value> =
@@ -244,10 +210,7 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
     for (kind, count) in kinds {
         table.add_row(vec![format!("  {kind}"), count.to_string()]);
     }
-    table.add_row(vec![
-        "active indicators".to_string(),
-        status.active_indicators.to_string(),
-    ]);
+    table.add_row(vec!["active indicators".to_string(), status.active_indicators.to_string()]);
     println!("{table}");
     Ok(ExitCode::SUCCESS)
 }

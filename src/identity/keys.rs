@@ -81,29 +81,17 @@ pub fn write_public(path: &Path, contents: &[u8], force: bool) -> Result<(), Key
 pub fn read_secret(path: &Path) -> Result<Vec<u8>, KeyFileError> {
     let mut file = File::open(path).map_err(|source| match source.kind() {
         io::ErrorKind::NotFound => KeyFileError::NotFound { path: path.to_owned() },
-        _ => KeyFileError::Unreadable {
-            path: path.to_owned(),
-            source,
-        },
+        _ => KeyFileError::Unreadable { path: path.to_owned(), source },
     })?;
     // Check the mode of the file we opened (fstat), not of the path, so a swap between the
     // check and the read cannot slip an exposed file past us.
-    let metadata = file.metadata().map_err(|source| KeyFileError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let metadata = file.metadata().map_err(|source| KeyFileError::Unreadable { path: path.to_owned(), source })?;
     if !metadata.is_file() {
-        return Err(KeyFileError::Corrupt {
-            path: path.to_owned(),
-            reason: "not a regular file".to_owned(),
-        });
+        return Err(KeyFileError::Corrupt { path: path.to_owned(), reason: "not a regular file".to_owned() });
     }
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & INSECURE_BITS != 0 {
-        return Err(KeyFileError::InsecurePermissions {
-            path: path.to_owned(),
-            mode,
-        });
+        return Err(KeyFileError::InsecurePermissions { path: path.to_owned(), mode });
     }
     if metadata.len() > MAX_KEY_FILE_BYTES {
         return Err(KeyFileError::Corrupt {
@@ -112,11 +100,7 @@ pub fn read_secret(path: &Path) -> Result<Vec<u8>, KeyFileError> {
         });
     }
     let mut contents = Vec::with_capacity(metadata.len() as usize);
-    file.read_to_end(&mut contents)
-        .map_err(|source| KeyFileError::Unreadable {
-            path: path.to_owned(),
-            source,
-        })?;
+    file.read_to_end(&mut contents).map_err(|source| KeyFileError::Unreadable { path: path.to_owned(), source })?;
     Ok(contents)
 }
 
@@ -127,35 +111,25 @@ pub fn generate_signing_key() -> SigningKey {
 
 /// Writes an ed25519 signing key as a hex seed between CIRFED header and footer lines, mode 0600.
 pub fn write_signing_key(path: &Path, key: &SigningKey, force: bool) -> Result<(), KeyFileError> {
-    let text = format!(
-        "{SIGNING_KEY_BEGIN}\n{}\n{SIGNING_KEY_END}\n",
-        hex::encode(key.as_bytes())
-    );
+    let text = format!("{SIGNING_KEY_BEGIN}\n{}\n{SIGNING_KEY_END}\n", hex::encode(key.as_bytes()));
     write_secret(path, text.as_bytes(), force)
 }
 
 /// Reads an ed25519 signing key written by [`write_signing_key`], checking permissions and format.
 pub fn read_signing_key(path: &Path) -> Result<SigningKey, KeyFileError> {
     let contents = read_secret(path)?;
-    let corrupt = |reason: &str| KeyFileError::Corrupt {
-        path: path.to_owned(),
-        reason: reason.to_owned(),
-    };
+    let corrupt = |reason: &str| KeyFileError::Corrupt { path: path.to_owned(), reason: reason.to_owned() };
     let text = std::str::from_utf8(&contents).map_err(|_| corrupt("not utf-8 text"))?;
     let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
     if lines.next() != Some(SIGNING_KEY_BEGIN) {
         return Err(corrupt("missing the CIRFED ED25519 PRIVATE KEY header line"));
     }
-    let body = lines
-        .next()
-        .ok_or_else(|| corrupt("no key between header and footer"))?;
+    let body = lines.next().ok_or_else(|| corrupt("no key between header and footer"))?;
     if body == SIGNING_KEY_END {
         return Err(corrupt("no key between header and footer"));
     }
     if lines.next() != Some(SIGNING_KEY_END) {
-        return Err(corrupt(
-            "missing the CIRFED ED25519 PRIVATE KEY footer line after one line of key",
-        ));
+        return Err(corrupt("missing the CIRFED ED25519 PRIVATE KEY footer line after one line of key"));
     }
     if lines.next().is_some() {
         return Err(corrupt("unexpected text after the footer line"));
@@ -176,10 +150,7 @@ fn create_parents(path: &Path, dir_mode: u32) -> Result<(), KeyFileError> {
         .recursive(true)
         .mode(dir_mode)
         .create(parent)
-        .map_err(|source| KeyFileError::Write {
-            path: parent.to_owned(),
-            source,
-        })
+        .map_err(|source| KeyFileError::Write { path: parent.to_owned(), source })
 }
 
 fn write_with_mode(path: &Path, contents: &[u8], force: bool, mode: u32, dir_mode: u32) -> Result<(), KeyFileError> {
@@ -195,20 +166,12 @@ fn write_with_mode(path: &Path, contents: &[u8], force: bool, mode: u32, dir_mod
         Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
             return Err(KeyFileError::AlreadyExists { path: path.to_owned() });
         }
-        Err(source) => {
-            return Err(KeyFileError::Write {
-                path: path.to_owned(),
-                source,
-            })
-        }
+        Err(source) => return Err(KeyFileError::Write { path: path.to_owned(), source }),
     };
     if let Err(source) = fill(file, contents, mode) {
         // A half-written key is worse than none: it would block the retry without --force.
         let _ = fs::remove_file(path);
-        return Err(KeyFileError::Write {
-            path: path.to_owned(),
-            source,
-        });
+        return Err(KeyFileError::Write { path: path.to_owned(), source });
     }
     Ok(())
 }
@@ -219,10 +182,7 @@ fn write_with_mode(path: &Path, contents: &[u8], force: bool, mode: u32, dir_mod
 /// been world readable) read the new secret, and a crash would leave a torn key; a rename
 /// gives readers either the old file or the complete new one.
 fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyFileError> {
-    let write_err = |source| KeyFileError::Write {
-        path: path.to_owned(),
-        source,
-    };
+    let write_err = |source| KeyFileError::Write { path: path.to_owned(), source };
     let file_name = path
         .file_name()
         .ok_or_else(|| write_err(io::Error::new(io::ErrorKind::InvalidInput, "path has no file name")))?;
@@ -232,12 +192,7 @@ fn replace_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<(), Key
     let temp_path = path.with_file_name(temp_name);
     // A temp file left by a crashed earlier run of this process id is ours to discard.
     let _ = fs::remove_file(&temp_path);
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&temp_path)
-        .map_err(write_err)?;
+    let file = OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp_path).map_err(write_err)?;
     let result = fill(file, contents, mode).and_then(|()| fs::rename(&temp_path, path));
     if let Err(source) = result {
         let _ = fs::remove_file(&temp_path);
@@ -302,10 +257,7 @@ mod tests {
         write_secret(&path, b"second", true).unwrap();
         assert_eq!(fs::read(&path).unwrap(), b"second");
         assert_eq!(mode_of(&path), 0o600);
-        let leftovers: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|entry| entry.unwrap().file_name())
-            .collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|entry| entry.unwrap().file_name()).collect();
         assert_eq!(leftovers, vec![std::ffi::OsString::from("signing.key")]);
     }
 
@@ -326,10 +278,7 @@ mod tests {
         write_signing_key(&path, &key, false).unwrap();
         assert_eq!(mode_of(&path), 0o600);
         let text = fs::read_to_string(&path).unwrap();
-        assert!(
-            text.starts_with("-----BEGIN CIRFED ED25519 PRIVATE KEY-----\n"),
-            "{text}"
-        );
+        assert!(text.starts_with("-----BEGIN CIRFED ED25519 PRIVATE KEY-----\n"), "{text}");
         assert!(text.ends_with("-----END CIRFED ED25519 PRIVATE KEY-----\n"), "{text}");
         let read = read_signing_key(&path).unwrap();
         assert_eq!(read.to_bytes(), key.to_bytes());
@@ -348,10 +297,7 @@ mod tests {
         match read_signing_key(&path) {
             Err(KeyFileError::Corrupt { path: err_path, reason }) => {
                 assert_eq!(err_path, path);
-                assert!(
-                    reason.contains(expected_reason),
-                    "reason {reason:?} lacks {expected_reason:?}"
-                );
+                assert!(reason.contains(expected_reason), "reason {reason:?} lacks {expected_reason:?}");
             }
             other => panic!("expected a corrupt key error for {contents:?}, got {other:?}"),
         }
@@ -366,10 +312,7 @@ mod tests {
     #[test]
     fn key_file_with_wrong_length_is_corrupt() {
         let body = "ab".repeat(SEED_LEN - 1);
-        assert_corrupt(
-            &format!("{SIGNING_KEY_BEGIN}\n{body}\n{SIGNING_KEY_END}\n"),
-            "31 bytes, expected 32",
-        );
+        assert_corrupt(&format!("{SIGNING_KEY_BEGIN}\n{body}\n{SIGNING_KEY_END}\n"), "31 bytes, expected 32");
     }
 
     #[test]
@@ -379,14 +322,8 @@ mod tests {
         let body = "ab".repeat(SEED_LEN);
         assert_corrupt(&format!("{SIGNING_KEY_BEGIN}\n{body}\n"), "footer");
         assert_corrupt(&format!("{SIGNING_KEY_BEGIN}\n{SIGNING_KEY_END}\n"), "no key");
-        assert_corrupt(
-            &format!("{SIGNING_KEY_BEGIN}\n{body}\n{SIGNING_KEY_END}\nmore\n"),
-            "after the footer",
-        );
-        assert_corrupt(
-            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n",
-            "header",
-        );
+        assert_corrupt(&format!("{SIGNING_KEY_BEGIN}\n{body}\n{SIGNING_KEY_END}\nmore\n"), "after the footer");
+        assert_corrupt("-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n", "header");
     }
 
     #[test]
@@ -420,10 +357,7 @@ mod tests {
         let path = dir.path().join("signing.key");
         write_signing_key(&path, &generate_signing_key(), false).unwrap();
         fs::set_permissions(&path, Permissions::from_mode(0o640)).unwrap();
-        assert!(matches!(
-            read_signing_key(&path),
-            Err(KeyFileError::InsecurePermissions { mode: 0o640, .. })
-        ));
+        assert!(matches!(read_signing_key(&path), Err(KeyFileError::InsecurePermissions { mode: 0o640, .. })));
     }
 
     #[test]
@@ -435,10 +369,7 @@ mod tests {
             other => panic!("expected not found, got {other:?}"),
         }
         let message = read_signing_key(&path).unwrap_err().to_string();
-        assert!(
-            message.contains("absent.key") && message.contains("not found"),
-            "{message}"
-        );
+        assert!(message.contains("absent.key") && message.contains("not found"), "{message}");
     }
 
     #[test]

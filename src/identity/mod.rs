@@ -60,17 +60,9 @@ pub enum IdentityError {
     #[error(transparent)]
     Pki(#[from] PkiError),
     #[error("cannot {action} {path}: {reason}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        reason: String,
-    },
+    Io { action: &'static str, path: PathBuf, reason: String },
     #[error("{path} is not a valid {what}: {reason}")]
-    BadFile {
-        path: PathBuf,
-        what: &'static str,
-        reason: String,
-    },
+    BadFile { path: PathBuf, what: &'static str, reason: String },
     #[error("{0} already holds a federation; pass --force to replace it")]
     FederationExists(PathBuf),
     #[error("{0} already holds a node; pass --force to replace it")]
@@ -177,34 +169,18 @@ impl Federation {
             ca_cert: ca.cert_pem.clone(),
         };
         keys::write_public(&dir.join(FEDERATION_FILE), to_toml(&file).as_bytes(), force)?;
-        Ok(Federation {
-            dir: dir.to_path_buf(),
-            file,
-            ca,
-            authority: Signer::new(authority),
-        })
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority) })
     }
 
     /// Opens an initialised federation directory.
     pub fn open(dir: &Path) -> Result<Federation, IdentityError> {
         let file: FederationFile = read_toml(&dir.join(FEDERATION_FILE), "federation file")?;
         let authority = keys::read_signing_key(&dir.join(AUTHORITY_KEY_FILE))?;
-        let key_pem =
-            String::from_utf8(keys::read_secret(&dir.join(CA_KEY_FILE))?).map_err(|_| IdentityError::BadFile {
-                path: dir.join(CA_KEY_FILE),
-                what: "CA key",
-                reason: "not UTF-8 PEM".into(),
-            })?;
-        let ca = FederationCa {
-            cert_pem: file.ca_cert.clone(),
-            key_pem,
-        };
-        Ok(Federation {
-            dir: dir.to_path_buf(),
-            file,
-            ca,
-            authority: Signer::new(authority),
-        })
+        let key_pem = String::from_utf8(keys::read_secret(&dir.join(CA_KEY_FILE))?).map_err(|_| {
+            IdentityError::BadFile { path: dir.join(CA_KEY_FILE), what: "CA key", reason: "not UTF-8 PEM".into() }
+        })?;
+        let ca = FederationCa { cert_pem: file.ca_cert.clone(), key_pem };
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority) })
     }
 
     /// The public trust anchors.
@@ -233,13 +209,7 @@ impl Federation {
     ) -> Result<Admission, IdentityError> {
         let signing_key = verify_join_request(request)?;
         let member_id = member_id(&signing_key);
-        let issued = pki::issue_node_cert(
-            &self.ca,
-            &request.csr,
-            &member_id,
-            valid_days,
-            CertUsage::ClientAndServer,
-        )?;
+        let issued = pki::issue_node_cert(&self.ca, &request.csr, &member_id, valid_days, CertUsage::ClientAndServer)?;
         let valid_from = now - now.rem_euclid(DAY_SECS);
         let valid_until = valid_from + i64::from(valid_days) * DAY_SECS;
         let (_, card) = self.sign_card(&member_id, &signing_key, roles, valid_from, valid_until);
@@ -268,19 +238,14 @@ impl Federation {
             valid_from,
             valid_until,
         };
-        self.authority
-            .seal(authority_record(valid_from, Body::MemberCard(card)))
+        self.authority.seal(authority_record(valid_from, Body::MemberCard(card)))
     }
 
     /// A revocation of `key` from `revoked_at` on, signed by the authority.
     pub fn sign_revocation(&self, key: &VerifyingKey, revoked_at: i64, reason: &str, now: i64) -> (RecordId, Envelope) {
-        let revocation = MemberRevocation {
-            signing_key: key.to_bytes().to_vec(),
-            revoked_at,
-            reason: reason.to_string(),
-        };
-        self.authority
-            .seal(authority_record(now, Body::MemberRevocation(revocation)))
+        let revocation =
+            MemberRevocation { signing_key: key.to_bytes().to_vec(), revoked_at, reason: reason.to_string() };
+        self.authority.seal(authority_record(now, Body::MemberRevocation(revocation)))
     }
 
     /// Appends to the operator's private register (member id -> organisation).
@@ -309,13 +274,7 @@ impl Federation {
 }
 
 fn authority_record(created_at: i64, body: Body) -> Record {
-    Record {
-        version: record::RECORD_VERSION,
-        author: Vec::new(),
-        created_at,
-        tlp: Tlp::Green.code(),
-        body: Some(body),
-    }
+    Record { version: record::RECORD_VERSION, author: Vec::new(), created_at, tlp: Tlp::Green.code(), body: Some(body) }
 }
 
 /// Checks the proof of possession and returns the requested signing key.
@@ -349,11 +308,7 @@ pub fn init_node(dir: &Path, name: &str, hosts: &[String], force: bool) -> Resul
     let (tls_key, csr) = pki::create_node_key_and_csr(name, hosts)?;
     keys::write_signing_key(&dir.join(SIGNING_KEY_FILE), &signing, force)?;
     keys::write_secret(&dir.join(TLS_KEY_FILE), tls_key.as_bytes(), force)?;
-    keys::write_public(
-        &dir.join(CONFIG_FILE),
-        ConfigFile::default().to_toml().as_bytes(),
-        force,
-    )?;
+    keys::write_public(&dir.join(CONFIG_FILE), ConfigFile::default().to_toml().as_bytes(), force)?;
     let proof = ed25519_dalek::Signer::sign(&signing, &join_proof_message(&csr));
     let request = JoinRequest {
         name: name.to_string(),
@@ -372,9 +327,7 @@ pub fn join_node(dir: &Path, admission: &Admission, force: bool) -> Result<(), I
     let signing = keys::read_signing_key(&dir.join(SIGNING_KEY_FILE))?;
     let tls_key = read_tls_key(dir)?;
     if !pki::cert_public_key_matches(&admission.certificate, &tls_key)? {
-        return Err(IdentityError::BadAdmission(
-            "the certificate is not for this node's TLS key".into(),
-        ));
+        return Err(IdentityError::BadAdmission("the certificate is not for this node's TLS key".into()));
     }
     pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
     check_card(admission, &signing)?;
@@ -390,9 +343,7 @@ fn check_card(admission: &Admission, signing: &SigningKey) -> Result<(), Identit
     let card_record =
         Record::decode(envelope.record.as_slice()).map_err(|e| IdentityError::BadAdmission(e.to_string()))?;
     if card_record.author != authority {
-        return Err(IdentityError::BadAdmission(
-            "the member card is not signed by the federation authority".into(),
-        ));
+        return Err(IdentityError::BadAdmission("the member card is not signed by the federation authority".into()));
     }
     let key =
         VerifyingKey::from_bytes(&authority).map_err(|_| IdentityError::BadAdmission("bad authority key".into()))?;
@@ -402,12 +353,10 @@ fn check_card(admission: &Admission, signing: &SigningKey) -> Result<(), Identit
         .map_err(|_| IdentityError::BadAdmission("the member card signature does not verify".into()))?;
     match card_record.body {
         Some(Body::MemberCard(card)) if card.signing_key == signing.verifying_key().as_bytes() => Ok(()),
-        Some(Body::MemberCard(_)) => Err(IdentityError::BadAdmission(
-            "the member card is for another node's key".into(),
-        )),
-        _ => Err(IdentityError::BadAdmission(
-            "the card record is not a member card".into(),
-        )),
+        Some(Body::MemberCard(_)) => {
+            Err(IdentityError::BadAdmission("the member card is for another node's key".into()))
+        }
+        _ => Err(IdentityError::BadAdmission("the card record is not a member card".into())),
     }
 }
 
@@ -430,11 +379,7 @@ pub fn load_node(dir: &Path) -> Result<NodeKeys, IdentityError> {
     let admission: Admission = read_json(&admission_path, "admission")?;
     let signing = keys::read_signing_key(&dir.join(SIGNING_KEY_FILE))?;
     let tls_key = read_tls_key(dir)?;
-    Ok(NodeKeys {
-        signing,
-        tls_key,
-        admission,
-    })
+    Ok(NodeKeys { signing, tls_key, admission })
 }
 
 /// Reads a join request file.
@@ -489,9 +434,5 @@ fn to_toml<T: Serialize>(value: &T) -> String {
 }
 
 fn io_error(action: &'static str, path: &Path, error: std::io::Error) -> IdentityError {
-    IdentityError::Io {
-        action,
-        path: path.to_path_buf(),
-        reason: error.to_string(),
-    }
+    IdentityError::Io { action, path: path.to_path_buf(), reason: error.to_string() }
 }

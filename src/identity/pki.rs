@@ -98,10 +98,7 @@ pub struct FederationCa {
 impl fmt::Debug for FederationCa {
     // The key is elided so a debug log of the CA cannot leak it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FederationCa")
-            .field("cert_pem", &self.cert_pem)
-            .field("key_pem", &"[elided]")
-            .finish()
+        f.debug_struct("FederationCa").field("cert_pem", &self.cert_pem).field("key_pem", &"[elided]").finish()
     }
 }
 
@@ -148,9 +145,7 @@ pub struct CertInfo {
 /// Creates a self-signed federation CA (pathlen 0, keyCertSign and cRLSign) valid for `valid_days`.
 pub fn create_ca(federation_name: &str, valid_days: u32) -> Result<FederationCa, PkiError> {
     if federation_name.trim().is_empty() {
-        return Err(PkiError::EmptyName {
-            what: "federation name",
-        });
+        return Err(PkiError::EmptyName { what: "federation name" });
     }
     let (not_before, not_after) = validity_from_now(valid_days)?;
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
@@ -165,10 +160,7 @@ pub fn create_ca(federation_name: &str, valid_days: u32) -> Result<FederationCa,
     // The CRL's authority key identifier is derived the same way (see create_crl).
     params.key_identifier_method = KeyIdMethod::Sha256;
     let cert = params.self_signed(&key)?;
-    Ok(FederationCa {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    })
+    Ok(FederationCa { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
 
 /// Creates a node's P-256 TLS key and a CSR naming `hosts` (IP addresses or DNS names) as SANs.
@@ -211,14 +203,7 @@ pub fn issue_node_cert_with_validity(
     if not_after <= not_before {
         return Err(PkiError::EmptyValidity { not_before, not_after });
     }
-    issue(
-        ca,
-        csr_pem,
-        member_id,
-        unix_to_time(not_before)?,
-        unix_to_time(not_after)?,
-        usage,
-    )
+    issue(ca, csr_pem, member_id, unix_to_time(not_before)?, unix_to_time(not_after)?, usage)
 }
 
 /// Creates a CRL signed by the CA that revokes the given serials (hex).
@@ -230,10 +215,7 @@ pub fn create_crl(
     crl_number: u64,
 ) -> Result<String, PkiError> {
     if next_update <= this_update {
-        return Err(PkiError::EmptyValidity {
-            not_before: this_update,
-            not_after: next_update,
-        });
+        return Err(PkiError::EmptyValidity { not_before: this_update, not_after: next_update });
     }
     let this_update = unix_to_time(this_update)?;
     let next_update = unix_to_time(next_update)?;
@@ -265,10 +247,8 @@ pub fn create_crl(
 /// Tells whether the private key is the one whose public key the certificate carries.
 pub fn cert_public_key_matches(cert_pem: &str, key_pem: &str) -> Result<bool, PkiError> {
     let cert_der = first_cert(cert_pem, "certificate")?;
-    let key_der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|source| PkiError::BadPem {
-        what: "private key",
-        source,
-    })?;
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|source| PkiError::BadPem { what: "private key", source })?;
     key_matches_cert(&cert_der, key_der, "private key")
 }
 
@@ -282,16 +262,12 @@ pub fn cert_info(cert_pem: &str) -> Result<CertInfo, PkiError> {
         .next()
         .map(|cn| cn.as_str().map(str::to_owned))
         .transpose()
-        .map_err(|err| PkiError::Malformed {
-            what: "certificate",
-            reason: format!("common name: {err}"),
-        })?
+        .map_err(|err| PkiError::Malformed { what: "certificate", reason: format!("common name: {err}") })?
         .unwrap_or_default();
     let mut sans = Vec::new();
-    let san_extension = cert.subject_alternative_name().map_err(|err| PkiError::Malformed {
-        what: "certificate",
-        reason: format!("subject alt names: {err}"),
-    })?;
+    let san_extension = cert
+        .subject_alternative_name()
+        .map_err(|err| PkiError::Malformed { what: "certificate", reason: format!("subject alt names: {err}") })?;
     for name in san_extension.iter().flat_map(|ext| ext.value.general_names.iter()) {
         match name {
             GeneralName::DNSName(dns) => sans.push((*dns).to_owned()),
@@ -302,10 +278,7 @@ pub fn cert_info(cert_pem: &str) -> Result<CertInfo, PkiError> {
         }
     }
     let serial = cert.raw_serial();
-    let first_significant = serial
-        .iter()
-        .position(|&byte| byte != 0)
-        .unwrap_or(serial.len().saturating_sub(1));
+    let first_significant = serial.iter().position(|&byte| byte != 0).unwrap_or(serial.len().saturating_sub(1));
     Ok(CertInfo {
         common_name,
         issuer: cert.issuer().to_string(),
@@ -341,9 +314,7 @@ pub fn verify_issued_by(cert_pem: &str, ca_cert_pem: &str) -> Result<(), PkiErro
             Err(err) => refusal = Some(format!("signature does not verify with the ca key: {err}")),
         }
     }
-    Err(PkiError::NotIssuedByCa {
-        reason: refusal.unwrap_or_default(),
-    })
+    Err(PkiError::NotIssuedByCa { reason: refusal.unwrap_or_default() })
 }
 
 /// Builds the TLS 1.3 server configuration: client certificates from the CA required, CRLs enforced, ALPN h2.
@@ -421,22 +392,16 @@ fn issue(
     if member_id.trim().is_empty() {
         return Err(PkiError::EmptyName { what: "member id" });
     }
-    let csr_der =
-        CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).map_err(|source| PkiError::BadPem {
-            what: "certificate signing request",
-            source,
-        })?;
+    let csr_der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
+        .map_err(|source| PkiError::BadPem { what: "certificate signing request", source })?;
     // from_der also checks the CSR's self-signature, proving the requester holds the key.
-    let csr = CertificateSigningRequestParams::from_der(&csr_der).map_err(|err| PkiError::InvalidCsr {
-        reason: err.to_string(),
-    })?;
+    let csr = CertificateSigningRequestParams::from_der(&csr_der)
+        .map_err(|err| PkiError::InvalidCsr { reason: err.to_string() })?;
     let mut subject_alt_names = Vec::with_capacity(csr.params.subject_alt_names.len());
     for san in &csr.params.subject_alt_names {
         match san {
             SanType::DnsName(dns) if DnsName::try_from(dns.as_str()).is_err() => {
-                return Err(PkiError::InvalidCsr {
-                    reason: format!("{:?} is not a valid dns name", dns.as_str()),
-                });
+                return Err(PkiError::InvalidCsr { reason: format!("{:?} is not a valid dns name", dns.as_str()) });
             }
             SanType::DnsName(_) | SanType::IpAddress(_) => subject_alt_names.push(san.clone()),
             other => {
@@ -447,9 +412,7 @@ fn issue(
         }
     }
     if subject_alt_names.is_empty() && usage != CertUsage::ClientOnly {
-        return Err(PkiError::InvalidCsr {
-            reason: "a server certificate needs at least one host name".to_owned(),
-        });
+        return Err(PkiError::InvalidCsr { reason: "a server certificate needs at least one host name".to_owned() });
     }
 
     // Everything but the key and SANs is decided here, never taken from the CSR: a requester
@@ -472,20 +435,14 @@ fn issue(
     params.use_authority_key_identifier_extension = true;
 
     let cert = params.signed_by(&csr.public_key, &ca_issuer(ca)?)?;
-    Ok(IssuedCert {
-        cert_pem: cert.pem(),
-        serial_hex,
-        not_after: not_after.unix_timestamp(),
-    })
+    Ok(IssuedCert { cert_pem: cert.pem(), serial_hex, not_after: not_after.unix_timestamp() })
 }
 
 /// Loads the CA as an rcgen issuer after checking its key belongs to its certificate, since a
 /// mismatched pair would sign certificates and CRLs that no node can verify.
 fn ca_issuer(ca: &FederationCa) -> Result<Issuer<'static, KeyPair>, PkiError> {
     if !cert_public_key_matches(&ca.cert_pem, &ca.key_pem)? {
-        return Err(PkiError::KeyMismatch {
-            what: "federation ca key",
-        });
+        return Err(PkiError::KeyMismatch { what: "federation ca key" });
     }
     let key = KeyPair::from_pem(&ca.key_pem)?;
     let ca_der = first_cert(&ca.cert_pem, "federation ca certificate")?;
@@ -503,9 +460,7 @@ fn random_serial() -> SerialNumber {
 
 /// Parses a hex serial for the CRL; leading zero bytes do not matter, as in DER integers.
 fn parse_serial(serial_hex: &str) -> Result<SerialNumber, PkiError> {
-    let invalid = || PkiError::InvalidSerial {
-        serial: serial_hex.to_owned(),
-    };
+    let invalid = || PkiError::InvalidSerial { serial: serial_hex.to_owned() };
     let bytes = hex::decode(serial_hex.trim()).map_err(|_| invalid())?;
     if bytes.is_empty() {
         return Err(invalid());
@@ -533,10 +488,7 @@ fn common_name(name: &str) -> DistinguishedName {
 fn validity_from_now(valid_days: u32) -> Result<(OffsetDateTime, OffsetDateTime), PkiError> {
     let now = OffsetDateTime::now_utc().unix_timestamp();
     if valid_days == 0 {
-        return Err(PkiError::EmptyValidity {
-            not_before: now,
-            not_after: now,
-        });
+        return Err(PkiError::EmptyValidity { not_before: now, not_after: now });
     }
     let not_before = now - CLOCK_SKEW_ALLOWANCE.whole_seconds();
     let not_after = now + i64::from(valid_days) * SECONDS_PER_DAY;
@@ -554,10 +506,7 @@ fn ip_from_octets(octets: &[u8]) -> Result<IpAddr, PkiError> {
     if let Ok(v6) = <[u8; 16]>::try_from(octets) {
         return Ok(IpAddr::from(v6));
     }
-    Err(PkiError::Malformed {
-        what: "certificate",
-        reason: format!("ip address san of {} bytes", octets.len()),
-    })
+    Err(PkiError::Malformed { what: "certificate", reason: format!("ip address san of {} bytes", octets.len()) })
 }
 
 fn first_cert(pem: &str, what: &'static str) -> Result<CertificateDer<'static>, PkiError> {
@@ -569,19 +518,14 @@ fn all_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| PkiError::BadPem { what, source })?;
     if certs.is_empty() {
-        return Err(PkiError::BadPem {
-            what,
-            source: rustls_pki_types::pem::Error::NoItemsFound,
-        });
+        return Err(PkiError::BadPem { what, source: rustls_pki_types::pem::Error::NoItemsFound });
     }
     Ok(certs)
 }
 
 fn parse_cert<'a>(der: &'a CertificateDer<'_>, what: &'static str) -> Result<X509Certificate<'a>, PkiError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|err| PkiError::Malformed {
-        what,
-        reason: err.to_string(),
-    })?;
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|err| PkiError::Malformed { what, reason: err.to_string() })?;
     Ok(cert)
 }
 
@@ -590,10 +534,9 @@ fn parse_cert<'a>(der: &'a CertificateDer<'_>, what: &'static str) -> Result<X50
 fn trust_anchors(ca_cert_pem: &str) -> Result<RootCertStore, PkiError> {
     let mut roots = RootCertStore::empty();
     for der in all_certs(ca_cert_pem, "federation ca certificate")? {
-        roots.add(der).map_err(|err| PkiError::Malformed {
-            what: "federation ca certificate",
-            reason: err.to_string(),
-        })?;
+        roots
+            .add(der)
+            .map_err(|err| PkiError::Malformed { what: "federation ca certificate", reason: err.to_string() })?;
     }
     Ok(roots)
 }
@@ -601,16 +544,12 @@ fn trust_anchors(ca_cert_pem: &str) -> Result<RootCertStore, PkiError> {
 /// The node's certificate chain and key; rustls checks that they belong together.
 fn identity(cert_pem: &str, key_pem: &str) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), PkiError> {
     let chain = all_certs(cert_pem, "node certificate")?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(|source| PkiError::BadPem {
-        what: "node private key",
-        source,
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|source| PkiError::BadPem { what: "node private key", source })?;
     // rustls would refuse a mismatched pair too, but with an error that does not say which
     // files to look at.
     if !key_matches_cert(&chain[0], key.clone_key(), "node private key")? {
-        return Err(PkiError::KeyMismatch {
-            what: "node private key",
-        });
+        return Err(PkiError::KeyMismatch { what: "node private key" });
     }
     Ok((chain, key))
 }
@@ -627,15 +566,9 @@ fn key_matches_cert(
     let signing_key = provider()
         .key_provider
         .load_private_key(key_der)
-        .map_err(|err| PkiError::Malformed {
-            what,
-            reason: err.to_string(),
-        })?;
+        .map_err(|err| PkiError::Malformed { what, reason: err.to_string() })?;
     let Some(key_spki) = signing_key.public_key() else {
-        return Err(PkiError::Malformed {
-            what,
-            reason: "its public key cannot be derived".to_owned(),
-        });
+        return Err(PkiError::Malformed { what, reason: "its public key cannot be derived".to_owned() });
     };
     Ok(key_spki.as_ref() == cert.public_key().raw)
 }
@@ -688,15 +621,9 @@ mod tests {
 
     fn admit_with_validity(ca: &FederationCa, member_id: &str, not_before: i64, not_after: i64) -> Node {
         let (key_pem, csr_pem) = create_node_key_and_csr("test node", &hosts()).unwrap();
-        let cert = issue_node_cert_with_validity(
-            ca,
-            &csr_pem,
-            member_id,
-            not_before,
-            not_after,
-            CertUsage::ClientAndServer,
-        )
-        .unwrap();
+        let cert =
+            issue_node_cert_with_validity(ca, &csr_pem, member_id, not_before, not_after, CertUsage::ClientAndServer)
+                .unwrap();
         Node { key_pem, cert }
     }
 
@@ -743,9 +670,7 @@ mod tests {
             assert_eq!(&greeting, b"ok");
             Ok::<_, String>(())
         };
-        let client = tokio::time::timeout(HANDSHAKE_TIMEOUT, client_side)
-            .await
-            .expect("client side timed out");
+        let client = tokio::time::timeout(HANDSHAKE_TIMEOUT, client_side).await.expect("client side timed out");
         let server = tokio::time::timeout(HANDSHAKE_TIMEOUT, server_task)
             .await
             .expect("server side timed out")
@@ -829,12 +754,7 @@ mod tests {
     async fn expired_client_certificate_is_refused() {
         let ca = create_ca("test", 30).unwrap();
         let server = admit(&ca, "member-server", CertUsage::ClientAndServer);
-        let expired = admit_with_validity(
-            &ca,
-            "member-client",
-            now() - 10 * SECONDS_PER_DAY,
-            now() - SECONDS_PER_DAY,
-        );
+        let expired = admit_with_validity(&ca, "member-client", now() - 10 * SECONDS_PER_DAY, now() - SECONDS_PER_DAY);
 
         let outcome = handshake(server_for(&ca, &server, &[]), client_for(&ca, &expired), SERVER_HOST).await;
 
@@ -846,14 +766,7 @@ mod tests {
         let ca = create_ca("test", 30).unwrap();
         let server = admit(&ca, "member-server", CertUsage::ClientAndServer);
         let revoked = admit(&ca, "member-client", CertUsage::ClientAndServer);
-        let crl = create_crl(
-            &ca,
-            std::slice::from_ref(&revoked.cert.serial_hex),
-            now() - 60,
-            now() + 3600,
-            2,
-        )
-        .unwrap();
+        let crl = create_crl(&ca, std::slice::from_ref(&revoked.cert.serial_hex), now() - 60, now() + 3600, 2).unwrap();
 
         let outcome = handshake(server_for(&ca, &server, &[crl]), client_for(&ca, &revoked), SERVER_HOST).await;
 
@@ -880,12 +793,7 @@ mod tests {
         let server = admit(&ca, "member-server", CertUsage::ClientAndServer);
         let server_only = admit(&ca, "member-client", CertUsage::ServerOnly);
 
-        let outcome = handshake(
-            server_for(&ca, &server, &[]),
-            client_for(&ca, &server_only),
-            SERVER_HOST,
-        )
-        .await;
+        let outcome = handshake(server_for(&ca, &server, &[]), client_for(&ca, &server_only), SERVER_HOST).await;
 
         assert_refused(&outcome, "does not allow extended key usage for client authentication");
     }
@@ -897,12 +805,7 @@ mod tests {
         let client = admit(&ca, "member-client", CertUsage::ClientAndServer);
         let stale_crl = create_crl(&ca, &[], now() - 2 * SECONDS_PER_DAY, now() - SECONDS_PER_DAY, 4).unwrap();
 
-        let outcome = handshake(
-            server_for(&ca, &server, &[stale_crl]),
-            client_for(&ca, &client),
-            SERVER_HOST,
-        )
-        .await;
+        let outcome = handshake(server_for(&ca, &server, &[stale_crl]), client_for(&ca, &client), SERVER_HOST).await;
 
         assert_refused(&outcome, "certificate revocation list expired");
     }
@@ -916,12 +819,7 @@ mod tests {
         // Same issuer name, wrong key: a forged CRL must not count as the real one.
         let forged_crl = create_crl(&other_ca, &[], now() - 60, now() + 3600, 5).unwrap();
 
-        let outcome = handshake(
-            server_for(&ca, &server, &[forged_crl]),
-            client_for(&ca, &client),
-            SERVER_HOST,
-        )
-        .await;
+        let outcome = handshake(server_for(&ca, &server, &[forged_crl]), client_for(&ca, &client), SERVER_HOST).await;
 
         assert!(outcome.server.is_err(), "server accepted with a forged crl");
         assert!(outcome.client.is_err());
@@ -932,14 +830,7 @@ mod tests {
         let ca = create_ca("test", 30).unwrap();
         let server = admit(&ca, "member-server", CertUsage::ClientAndServer);
         let client = admit(&ca, "member-client", CertUsage::ClientAndServer);
-        let crl = create_crl(
-            &ca,
-            std::slice::from_ref(&server.cert.serial_hex),
-            now() - 60,
-            now() + 3600,
-            6,
-        )
-        .unwrap();
+        let crl = create_crl(&ca, std::slice::from_ref(&server.cert.serial_hex), now() - 60, now() + 3600, 6).unwrap();
         let client_config =
             client_config_with_crls(&ca.cert_pem, &client.cert.cert_pem, &client.key_pem, &[crl]).unwrap();
 
@@ -956,12 +847,7 @@ mod tests {
         let server = admit(&ca, "member-server", CertUsage::ClientAndServer);
         let client = admit(&ca, "member-client", CertUsage::ClientAndServer);
 
-        let outcome = handshake(
-            server_for(&ca, &server, &[]),
-            client_for(&ca, &client),
-            "node-b.example",
-        )
-        .await;
+        let outcome = handshake(server_for(&ca, &server, &[]), client_for(&ca, &client), "node-b.example").await;
 
         let err = outcome.client.unwrap_err();
         assert!(err.to_lowercase().contains("not valid for name"), "{err}");
@@ -1015,19 +901,14 @@ mod tests {
     #[test]
     fn usage_sets_the_extended_key_usage() {
         let ca = create_ca("test", 30).unwrap();
-        for (usage, client_auth, server_auth) in [
-            (CertUsage::ServerOnly, false, true),
-            (CertUsage::ClientOnly, true, false),
-        ] {
+        for (usage, client_auth, server_auth) in
+            [(CertUsage::ServerOnly, false, true), (CertUsage::ClientOnly, true, false)]
+        {
             let node = admit(&ca, "m-1", usage);
             let der = first_cert(&node.cert.cert_pem, "test").unwrap();
             let cert = parse_cert(&der, "test").unwrap();
             let eku = cert.extended_key_usage().unwrap().unwrap().value;
-            assert_eq!(
-                (eku.client_auth, eku.server_auth),
-                (client_auth, server_auth),
-                "{usage:?}"
-            );
+            assert_eq!((eku.client_auth, eku.server_auth), (client_auth, server_auth), "{usage:?}");
         }
     }
 
@@ -1076,10 +957,7 @@ mod tests {
     fn ca_key_that_does_not_match_its_certificate_cannot_issue() {
         let ca = create_ca("test", 30).unwrap();
         let other_ca = create_ca("test", 30).unwrap();
-        let mixed = FederationCa {
-            cert_pem: ca.cert_pem.clone(),
-            key_pem: other_ca.key_pem,
-        };
+        let mixed = FederationCa { cert_pem: ca.cert_pem.clone(), key_pem: other_ca.key_pem };
         let (_, csr_pem) = create_node_key_and_csr("n", &hosts()).unwrap();
         let err = issue_node_cert(&mixed, &csr_pem, "m-1", 30, CertUsage::ClientAndServer).unwrap_err();
         assert!(matches!(err, PkiError::KeyMismatch { .. }), "{err:?}");
@@ -1089,20 +967,12 @@ mod tests {
     fn tampered_csr_is_invalid() {
         let ca = create_ca("test", 30).unwrap();
         let (_, csr_pem) = create_node_key_and_csr("n", &hosts()).unwrap();
-        let mut der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes())
-            .unwrap()
-            .as_ref()
-            .to_vec();
+        let mut der = CertificateSigningRequestDer::from_pem_slice(csr_pem.as_bytes()).unwrap().as_ref().to_vec();
         // Flip a bit in the requested host name; the requester's signature no longer covers it.
-        let at = der
-            .windows(SERVER_HOST.len())
-            .position(|window| window == SERVER_HOST.as_bytes())
-            .unwrap();
+        let at = der.windows(SERVER_HOST.len()).position(|window| window == SERVER_HOST.as_bytes()).unwrap();
         der[at] ^= 0x01;
-        let tampered = format!(
-            "-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n",
-            base64_lines(&der)
-        );
+        let tampered =
+            format!("-----BEGIN CERTIFICATE REQUEST-----\n{}\n-----END CERTIFICATE REQUEST-----\n", base64_lines(&der));
         let err = issue_node_cert(&ca, &tampered, "m-1", 30, CertUsage::ClientAndServer).unwrap_err();
         assert!(matches!(err, PkiError::InvalidCsr { .. }), "{err:?}");
     }
@@ -1137,14 +1007,8 @@ mod tests {
             issue_node_cert(&ca, &csr_pem, "m-1", 0, CertUsage::ClientAndServer),
             Err(PkiError::EmptyValidity { .. })
         ));
-        assert!(matches!(
-            create_crl(&ca, &["xyz".to_owned()], 0, 10, 1),
-            Err(PkiError::InvalidSerial { .. })
-        ));
-        assert!(matches!(
-            create_crl(&ca, &[], 10, 10, 1),
-            Err(PkiError::EmptyValidity { .. })
-        ));
+        assert!(matches!(create_crl(&ca, &["xyz".to_owned()], 0, 10, 1), Err(PkiError::InvalidSerial { .. })));
+        assert!(matches!(create_crl(&ca, &[], 10, 10, 1), Err(PkiError::EmptyValidity { .. })));
         for bad_host in ["bad host", "exa\u{7f}mple.org", "", "*.example.org"] {
             let err = create_node_key_and_csr("n", &[bad_host.to_owned()]).unwrap_err();
             assert!(matches!(err, PkiError::InvalidHost { .. }), "{bad_host:?}: {err:?}");
@@ -1177,11 +1041,6 @@ mod tests {
                 }
             }
         }
-        encoded
-            .as_bytes()
-            .chunks(64)
-            .map(|line| std::str::from_utf8(line).unwrap())
-            .collect::<Vec<_>>()
-            .join("\n")
+        encoded.as_bytes().chunks(64).map(|line| std::str::from_utf8(line).unwrap()).collect::<Vec<_>>().join("\n")
     }
 }

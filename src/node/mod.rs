@@ -138,12 +138,7 @@ impl Finding {
 
     /// Earliest first sighting reported by any match (0: unknown).
     pub fn first_seen(&self) -> i64 {
-        self.matches
-            .iter()
-            .map(|m| m.entry.first_seen)
-            .filter(|t| *t > 0)
-            .min()
-            .unwrap_or(0)
+        self.matches.iter().map(|m| m.entry.first_seen).filter(|t| *t > 0).min().unwrap_or(0)
     }
 
     /// Latest sighting reported by any match (0: unknown).
@@ -183,10 +178,7 @@ pub struct Node {
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl Node {
@@ -293,20 +285,10 @@ impl Node {
     /// Signs and stores drafts authored by this node; one outcome per draft.
     pub fn publish(&self, drafts: Vec<Draft>) -> Vec<Result<Inserted, NodeError>> {
         if drafts.len() > MAX_BATCH_RECORDS {
-            let count = drafts.len();
-            return (0..count)
-                .map(|_| {
-                    Err(NodeError::BatchTooLarge {
-                        count,
-                        max: MAX_BATCH_RECORDS,
-                    })
-                })
-                .collect();
+            return refuse_batch(drafts.len());
         }
         let now = unix_now();
-        let sealed = in_parallel(drafts, |chunk| {
-            chunk.into_iter().map(|d| self.seal_draft(d, now)).collect()
-        });
+        let sealed = in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.seal_draft(d, now)).collect());
         let mut envelopes = Vec::with_capacity(sealed.len());
         let mut refused = Vec::new();
         for (position, result) in sealed.into_iter().enumerate() {
@@ -329,15 +311,7 @@ impl Node {
     /// Validates and stores records signed elsewhere; one outcome per envelope.
     pub fn import(&self, envelopes: Vec<Envelope>) -> Vec<Result<Inserted, NodeError>> {
         if envelopes.len() > MAX_BATCH_RECORDS {
-            let count = envelopes.len();
-            return (0..count)
-                .map(|_| {
-                    Err(NodeError::BatchTooLarge {
-                        count,
-                        max: MAX_BATCH_RECORDS,
-                    })
-                })
-                .collect();
+            return refuse_batch(envelopes.len());
         }
         self.ingest(envelopes, unix_now())
     }
@@ -346,10 +320,7 @@ impl Node {
     fn seal_draft(&self, draft: Draft, now: i64) -> Result<Envelope, NodeError> {
         let tlp = match draft.tlp {
             0 => self.publish.default_tlp,
-            code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum {
-                field: "tlp",
-                value: code,
-            })?,
+            code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum { field: "tlp", value: code })?,
         };
         let granularity = i64::from(self.publish.time_granularity_secs);
         let created_at = now - now.rem_euclid(granularity);
@@ -372,12 +343,12 @@ impl Node {
     fn complete_indicator(&self, mut indicator: Indicator, created_at: i64) -> Result<Indicator, NodeError> {
         let hint = match indicator.r#type {
             0 => None,
-            code => Some(u8::try_from(code).ok().and_then(ObservableType::from_code).ok_or(
-                RecordError::UnknownEnum {
-                    field: "type",
-                    value: code,
-                },
-            )?),
+            code => Some(
+                u8::try_from(code)
+                    .ok()
+                    .and_then(ObservableType::from_code)
+                    .ok_or(RecordError::UnknownEnum { field: "type", value: code })?,
+            ),
         };
         let observable = normalize::parse(hint, &indicator.value).map_err(RecordError::from)?;
         indicator.r#type = i32::from(observable.kind.code());
@@ -393,16 +364,11 @@ impl Node {
     pub fn ingest(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Inserted, NodeError>> {
         let mut validated = self.validate(envelopes.clone(), now);
         // A card in this batch may vouch for records that came before it.
-        let has_card = validated
-            .iter()
-            .any(|v| matches!(v, Ok(v) if v.kind == RecordKind::MemberCard));
+        let has_card = validated.iter().any(|v| matches!(v, Ok(v) if v.kind == RecordKind::MemberCard));
         if has_card {
             self.apply_membership(&validated);
             for (slot, envelope) in validated.iter_mut().zip(envelopes) {
-                if matches!(
-                    slot,
-                    Err(RecordError::UnknownMember { .. } | RecordError::MemberNotValid { .. })
-                ) {
+                if matches!(slot, Err(RecordError::UnknownMember { .. } | RecordError::MemberNotValid { .. })) {
                     *slot = record::validate_envelope(envelope, &*self.roster.read().expect("roster lock"), now);
                 }
             }
@@ -410,16 +376,9 @@ impl Node {
         let mut outcomes: Vec<Result<Inserted, NodeError>> = Vec::with_capacity(validated.len());
         let mut accepted = Vec::new();
         for result in validated {
-            match result
-                .map_err(NodeError::from)
-                .and_then(|v| self.check_against_store(&v).map(|_| v))
-            {
+            match result.map_err(NodeError::from).and_then(|v| self.check_against_store(&v).map(|_| v)) {
                 Ok(verified) => {
-                    outcomes.push(Ok(Inserted {
-                        id: verified.id,
-                        seq: 0,
-                        created: false,
-                    }));
+                    outcomes.push(Ok(Inserted { id: verified.id, seq: 0, created: false }));
                     accepted.push(verified);
                 }
                 Err(e) => outcomes.push(Err(e)),
@@ -444,10 +403,7 @@ impl Node {
         };
         self.apply(&accepted, &inserted);
         let mut inserted = inserted.into_iter();
-        outcomes
-            .into_iter()
-            .map(|o| o.map(|_| inserted.next().expect("one per accepted")))
-            .collect()
+        outcomes.into_iter().map(|o| o.map(|_| inserted.next().expect("one per accepted"))).collect()
     }
 
     fn validate(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Verified, RecordError>> {
@@ -485,16 +441,9 @@ impl Node {
 
     /// Effects of newly stored records on the roster and the engine.
     fn apply(&self, accepted: &[Verified], inserted: &[Inserted]) {
-        let created: Vec<&Verified> = accepted
-            .iter()
-            .zip(inserted)
-            .filter(|(_, i)| i.created)
-            .map(|(v, _)| v)
-            .collect();
-        if created
-            .iter()
-            .any(|v| matches!(v.kind, RecordKind::MemberCard | RecordKind::MemberRevocation))
-        {
+        let created: Vec<&Verified> =
+            accepted.iter().zip(inserted).filter(|(_, i)| i.created).map(|(v, _)| v).collect();
+        if created.iter().any(|v| matches!(v.kind, RecordKind::MemberCard | RecordKind::MemberRevocation)) {
             let owned: Vec<Result<Verified, RecordError>> = created.iter().map(|v| Ok((*v).clone())).collect();
             self.apply_membership(&owned);
         }
@@ -548,12 +497,7 @@ impl Node {
         let record = decode_record(&stored)?;
         let retraction = self.retraction_of(&stored.id, &record.author)?;
         let expired = matches!(&record.body, Some(Body::Indicator(i)) if i.valid_until <= now);
-        Ok(RecordView {
-            stored,
-            record,
-            retraction,
-            expired,
-        })
+        Ok(RecordView { stored, record, retraction, expired })
     }
 
     /// A page of records in arrival order; retracted and expired ones are
@@ -599,10 +543,7 @@ impl Node {
         details: bool,
     ) -> Result<Vec<Finding>, NodeError> {
         if values.len() > MAX_LOOKUP_BATCH {
-            return Err(NodeError::BatchTooLarge {
-                count: values.len(),
-                max: MAX_LOOKUP_BATCH,
-            });
+            return Err(NodeError::BatchTooLarge { count: values.len(), max: MAX_LOOKUP_BATCH });
         }
         let now = unix_now();
         let mut findings = Vec::new();
@@ -617,17 +558,9 @@ impl Node {
                         continue;
                     }
                     let matches = hits.drain(..).map(|hit| IndicatorMatch::new(hit, &engine)).collect();
-                    findings.push(Finding {
-                        index,
-                        observable: Ok(observable),
-                        matches,
-                    });
+                    findings.push(Finding { index, observable: Ok(observable), matches });
                 }
-                Err(e) => findings.push(Finding {
-                    index,
-                    observable: Err(e),
-                    matches: Vec::new(),
-                }),
+                Err(e) => findings.push(Finding { index, observable: Err(e), matches: Vec::new() }),
             }
         }
         drop(engine);
@@ -671,6 +604,11 @@ impl Node {
     }
 }
 
+/// One refusal per item of a request over `MAX_BATCH_RECORDS`.
+fn refuse_batch(count: usize) -> Vec<Result<Inserted, NodeError>> {
+    (0..count).map(|_| Err(NodeError::BatchTooLarge { count, max: MAX_BATCH_RECORDS })).collect()
+}
+
 /// Runs `work` over `items` split into one chunk per core, keeping order.
 /// Small inputs stay on the calling thread: spawning costs more than it saves.
 fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(Vec<T>) -> Vec<R> + Sync) -> Vec<R> {
@@ -690,31 +628,21 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(Vec<T>) -> Vec<R> 
     let work = &work;
     std::thread::scope(|scope| {
         let handles: Vec<_> = chunks.into_iter().map(|c| scope.spawn(move || work(c))).collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("worker thread"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("worker thread")).collect()
     })
 }
 
 /// Decodes the record inside a stored envelope; the store only holds
 /// validated records, so a failure means corruption.
 pub fn decode_record(stored: &StoredRecord) -> Result<Record, NodeError> {
-    Record::decode(stored.envelope.record.as_slice()).map_err(|e| {
-        NodeError::Store(StoreError::BadRecord {
-            id: stored.id,
-            reason: e.to_string(),
-        })
-    })
+    Record::decode(stored.envelope.record.as_slice())
+        .map_err(|e| NodeError::Store(StoreError::BadRecord { id: stored.id, reason: e.to_string() }))
 }
 
 fn entry_of(id: RecordId, record: &Record, indicator: &Indicator) -> Entry {
     Entry {
         id,
-        kind: u8::try_from(indicator.r#type)
-            .ok()
-            .and_then(ObservableType::from_code)
-            .expect("validated type"),
+        kind: u8::try_from(indicator.r#type).ok().and_then(ObservableType::from_code).expect("validated type"),
         level: indicator.cir_level as u8,
         confidence: indicator.confidence as u8,
         tlp: record.tlp,

@@ -16,10 +16,7 @@ pub struct Roster {
 impl Roster {
     /// An empty roster under the given federation authority.
     pub fn new(authority: [u8; 32]) -> Self {
-        Roster {
-            authority,
-            members: HashMap::new(),
-        }
+        Roster { authority, members: HashMap::new() }
     }
 
     /// Records what a (validated) card says. When a key has several cards,
@@ -58,11 +55,7 @@ impl Roster {
             valid_until: 0,
             revoked_at: None,
         });
-        member.revoked_at = Some(
-            member
-                .revoked_at
-                .map_or(revocation.revoked_at, |at| at.min(revocation.revoked_at)),
-        );
+        member.revoked_at = Some(member.revoked_at.map_or(revocation.revoked_at, |at| at.min(revocation.revoked_at)));
     }
 
     /// Number of keys with a card.

@@ -198,13 +198,7 @@ mod tests {
             valid_until: NOW + 500,
             ..Default::default()
         });
-        Record {
-            version: RECORD_VERSION,
-            author: vec![],
-            created_at: NOW,
-            tlp: Tlp::Green.code(),
-            body: Some(body),
-        }
+        Record { version: RECORD_VERSION, author: vec![], created_at: NOW, tlp: Tlp::Green.code(), body: Some(body) }
     }
 
     fn check(envelope: &Envelope, trust: &TestTrust) -> Result<Verified, RecordError> {
@@ -224,10 +218,7 @@ mod tests {
     #[test]
     fn sealing_is_deterministic() {
         let (signer, _) = member(1);
-        assert_eq!(
-            signer.seal(indicator("evil.example")),
-            signer.seal(indicator("evil.example"))
-        );
+        assert_eq!(signer.seal(indicator("evil.example")), signer.seal(indicator("evil.example")));
     }
 
     #[test]
@@ -251,9 +242,8 @@ mod tests {
     #[test]
     fn a_batch_with_one_bad_signature_refuses_only_that_record() {
         let (signer, trust) = member(1);
-        let mut envelopes: Vec<Envelope> = (0..10)
-            .map(|n| signer.seal(indicator(&format!("h{n}.example"))).1)
-            .collect();
+        let mut envelopes: Vec<Envelope> =
+            (0..10).map(|n| signer.seal(indicator(&format!("h{n}.example"))).1).collect();
         envelopes[4].signature[10] ^= 0x40;
         let results = validate_batch(envelopes, &trust, NOW);
         for (n, result) in results.iter().enumerate() {
@@ -332,10 +322,7 @@ mod tests {
     fn envelopes_over_the_limit_are_refused_before_decoding() {
         let (_, trust) = member(1);
         let bytes = vec![0u8; MAX_ENVELOPE_BYTES + 1];
-        assert!(matches!(
-            validate(&bytes, &trust, NOW),
-            Err(RecordError::TooLarge { .. })
-        ));
+        assert!(matches!(validate(&bytes, &trust, NOW), Err(RecordError::TooLarge { .. })));
     }
 
     #[test]

@@ -38,10 +38,7 @@ impl Signer {
         let bytes = record.encode_to_vec();
         let signature = self.key.sign(&signing_message(&bytes));
         let id = RecordId::of(&bytes);
-        let envelope = Envelope {
-            record: bytes,
-            signature: signature.to_bytes().to_vec(),
-        };
+        let envelope = Envelope { record: bytes, signature: signature.to_bytes().to_vec() };
         (id, envelope)
     }
 }

@@ -40,18 +40,9 @@ pub enum RecordError {
     #[error("author {author} holds no member card known to this node")]
     UnknownMember { author: String },
     #[error("member {member_id}'s card is not valid at {created_at} (valid {valid_from} to {valid_until})")]
-    MemberNotValid {
-        member_id: String,
-        created_at: i64,
-        valid_from: i64,
-        valid_until: i64,
-    },
+    MemberNotValid { member_id: String, created_at: i64, valid_from: i64, valid_until: i64 },
     #[error("member {member_id} was revoked at {revoked_at}; record created at {created_at}")]
-    MemberRevoked {
-        member_id: String,
-        revoked_at: i64,
-        created_at: i64,
-    },
+    MemberRevoked { member_id: String, revoked_at: i64, created_at: i64 },
     #[error("member {member_id} lacks the {role} role")]
     MissingRole { member_id: String, role: Role },
     #[error("a {kind} must be signed by the federation authority")]
@@ -59,11 +50,7 @@ pub enum RecordError {
     #[error("invalid observable: {0}")]
     InvalidObservable(#[from] NormalizeError),
     #[error("{kind} value '{value}' is not canonical (expected '{canonical}')")]
-    NotCanonical {
-        kind: ObservableType,
-        value: String,
-        canonical: String,
-    },
+    NotCanonical { kind: ObservableType, value: String, canonical: String },
     #[error("{field} has unknown value {value}")]
     UnknownEnum { field: &'static str, value: i32 },
     #[error("{field} is required")]
@@ -73,17 +60,9 @@ pub enum RecordError {
     #[error("invalid confidence {0}: expected 0 to 100")]
     InvalidConfidence(u32),
     #[error("{field} is {len} bytes, over the limit of {max}")]
-    FieldTooLong {
-        field: &'static str,
-        len: usize,
-        max: usize,
-    },
+    FieldTooLong { field: &'static str, len: usize, max: usize },
     #[error("{field} has {count} entries, over the limit of {max}")]
-    TooManyItems {
-        field: &'static str,
-        count: usize,
-        max: usize,
-    },
+    TooManyItems { field: &'static str, count: usize, max: usize },
     #[error("{field}: {reason}")]
     InvalidField { field: &'static str, reason: String },
     #[error("indicator expired at {valid_until}")]
@@ -178,10 +157,7 @@ impl Verified {
 /// Validates one encoded envelope, as received from a peer or a file.
 pub fn validate(envelope_bytes: &[u8], trust: &impl Trust, now: i64) -> Result<Verified, RecordError> {
     if envelope_bytes.len() > MAX_ENVELOPE_BYTES {
-        return Err(RecordError::TooLarge {
-            size: envelope_bytes.len(),
-            max: MAX_ENVELOPE_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: envelope_bytes.len(), max: MAX_ENVELOPE_BYTES });
     }
     let envelope = Envelope::decode(envelope_bytes).map_err(|e| RecordError::Malformed(e.to_string()))?;
     validate_envelope(envelope, trust, now)
@@ -191,8 +167,7 @@ pub fn validate(envelope_bytes: &[u8], trust: &impl Trust, now: i64) -> Result<V
 pub fn validate_envelope(envelope: Envelope, trust: &impl Trust, now: i64) -> Result<Verified, RecordError> {
     let (verified, key, signature) = check_unsigned(envelope, trust, now)?;
     let message = super::signing_message(&verified.envelope.record);
-    key.verify_strict(&message, &signature)
-        .map_err(|_| RecordError::BadSignature)?;
+    key.verify_strict(&message, &signature).map_err(|_| RecordError::BadSignature)?;
     Ok(verified)
 }
 
@@ -240,20 +215,13 @@ fn check_unsigned(
     now: i64,
 ) -> Result<(Verified, VerifyingKey, Signature), RecordError> {
     if envelope.record.len() > MAX_RECORD_BYTES {
-        return Err(RecordError::TooLarge {
-            size: envelope.record.len(),
-            max: MAX_RECORD_BYTES,
-        });
+        return Err(RecordError::TooLarge { size: envelope.record.len(), max: MAX_RECORD_BYTES });
     }
     let record = Record::decode(envelope.record.as_slice()).map_err(|e| RecordError::Malformed(e.to_string()))?;
     if record.version != RECORD_VERSION {
         return Err(RecordError::UnsupportedVersion(record.version));
     }
-    let author: [u8; 32] = record
-        .author
-        .as_slice()
-        .try_into()
-        .map_err(|_| RecordError::BadAuthorKey)?;
+    let author: [u8; 32] = record.author.as_slice().try_into().map_err(|_| RecordError::BadAuthorKey)?;
     let key = VerifyingKey::from_bytes(&author).map_err(|_| RecordError::BadAuthorKey)?;
     // Weak (small-order) keys would let a batch accept a signature that
     // verify_strict refuses; refuse them outright so every node agrees.
@@ -262,32 +230,15 @@ fn check_unsigned(
     }
     let signature = Signature::from_slice(&envelope.signature).map_err(|_| RecordError::BadSignature)?;
     if record.created_at > now + MAX_CLOCK_SKEW_SECS {
-        return Err(RecordError::FromTheFuture {
-            created_at: record.created_at,
-            now,
-        });
+        return Err(RecordError::FromTheFuture { created_at: record.created_at, now });
     }
-    let tlp = Tlp::from_code(record.tlp).ok_or(RecordError::UnknownEnum {
-        field: "tlp",
-        value: record.tlp,
-    })?;
+    let tlp = Tlp::from_code(record.tlp).ok_or(RecordError::UnknownEnum { field: "tlp", value: record.tlp })?;
     let body = record.body.as_ref().ok_or(RecordError::MissingBody)?;
     let kind = RecordKind::of(body);
     authorize(kind, &author, record.created_at, trust)?;
     check_body(body, record.created_at, now)?;
     let id = RecordId::of(&envelope.record);
-    Ok((
-        Verified {
-            id,
-            envelope,
-            record,
-            kind,
-            author,
-            tlp,
-        },
-        key,
-        signature,
-    ))
+    Ok((Verified { id, envelope, record, kind, author, tlp }, key, signature))
 }
 
 /// The author may sign this kind of record at `created_at`.
@@ -304,16 +255,10 @@ fn authorize(kind: RecordKind, author: &[u8; 32], created_at: i64, trust: &impl 
 }
 
 fn check_member(author: &[u8; 32], created_at: i64, role: Option<Role>, trust: &impl Trust) -> Result<(), RecordError> {
-    let member = trust.membership(author).ok_or_else(|| RecordError::UnknownMember {
-        author: hex::encode(author),
-    })?;
+    let member = trust.membership(author).ok_or_else(|| RecordError::UnknownMember { author: hex::encode(author) })?;
     if let Some(revoked_at) = member.revoked_at {
         if created_at >= revoked_at {
-            return Err(RecordError::MemberRevoked {
-                member_id: member.member_id,
-                revoked_at,
-                created_at,
-            });
+            return Err(RecordError::MemberRevoked { member_id: member.member_id, revoked_at, created_at });
         }
     }
     if created_at < member.valid_from || created_at > member.valid_until {
@@ -325,10 +270,9 @@ fn check_member(author: &[u8; 32], created_at: i64, role: Option<Role>, trust: &
         });
     }
     match role {
-        Some(role) if !member.roles.contains(&role) => Err(RecordError::MissingRole {
-            member_id: member.member_id,
-            role,
-        }),
+        Some(role) if !member.roles.contains(&role) => {
+            Err(RecordError::MissingRole { member_id: member.member_id, role })
+        }
         _ => Ok(()),
     }
 }
@@ -348,17 +292,10 @@ fn check_indicator(indicator: &Indicator, created_at: i64, now: i64) -> Result<(
     let kind = u8::try_from(indicator.r#type)
         .ok()
         .and_then(ObservableType::from_code)
-        .ok_or(RecordError::UnknownEnum {
-            field: "type",
-            value: indicator.r#type,
-        })?;
+        .ok_or(RecordError::UnknownEnum { field: "type", value: indicator.r#type })?;
     let canonical = normalize::normalize(kind, &indicator.value)?;
     if canonical != indicator.value {
-        return Err(RecordError::NotCanonical {
-            kind,
-            value: indicator.value.clone(),
-            canonical,
-        });
+        return Err(RecordError::NotCanonical { kind, value: indicator.value.clone(), canonical });
     }
     check_level(indicator.cir_level)?;
     if indicator.confidence > 100 {
@@ -366,21 +303,13 @@ fn check_indicator(indicator: &Indicator, created_at: i64, now: i64) -> Result<(
     }
     check_categories(&indicator.categories)?;
     if indicator.valid_until <= created_at {
-        return Err(RecordError::InvalidField {
-            field: "valid_until",
-            reason: "must be after created_at".into(),
-        });
+        return Err(RecordError::InvalidField { field: "valid_until", reason: "must be after created_at".into() });
     }
     if indicator.valid_until <= now {
-        return Err(RecordError::Expired {
-            valid_until: indicator.valid_until,
-        });
+        return Err(RecordError::Expired { valid_until: indicator.valid_until });
     }
     if indicator.first_seen > indicator.last_seen && indicator.last_seen != 0 {
-        return Err(RecordError::InvalidField {
-            field: "first_seen",
-            reason: "must not be after last_seen".into(),
-        });
+        return Err(RecordError::InvalidField { field: "first_seen", reason: "must not be after last_seen".into() });
     }
     check_tags(&indicator.tags)?;
     check_text("description", &indicator.description, MAX_TEXT_BYTES)?;
@@ -396,10 +325,7 @@ fn check_lesson(lesson: &Lesson) -> Result<(), RecordError> {
     check_level(lesson.cir_level)?;
     check_categories(&lesson.categories)?;
     if lesson.service_model != 0 && ServiceModel::from_code(lesson.service_model).is_none() {
-        return Err(RecordError::UnknownEnum {
-            field: "service_model",
-            value: lesson.service_model,
-        });
+        return Err(RecordError::UnknownEnum { field: "service_model", value: lesson.service_model });
     }
     for (field, text) in [
         ("summary", &lesson.summary),
@@ -413,10 +339,7 @@ fn check_lesson(lesson: &Lesson) -> Result<(), RecordError> {
     check_count("recommended_actions", lesson.recommended_actions.len())?;
     for action in &lesson.recommended_actions {
         if Phase::from_code(action.phase).is_none() {
-            return Err(RecordError::UnknownEnum {
-                field: "recommended_actions.phase",
-                value: action.phase,
-            });
+            return Err(RecordError::UnknownEnum { field: "recommended_actions.phase", value: action.phase });
         }
         check_text("recommended_actions.action", &action.action, MAX_TEXT_BYTES)?;
     }
@@ -429,10 +352,8 @@ fn check_lesson(lesson: &Lesson) -> Result<(), RecordError> {
 
 fn check_sighting(sighting: &Sighting) -> Result<(), RecordError> {
     check_id("indicator_id", &sighting.indicator_id)?;
-    SightingType::from_code(sighting.r#type).ok_or(RecordError::UnknownEnum {
-        field: "sighting type",
-        value: sighting.r#type,
-    })?;
+    SightingType::from_code(sighting.r#type)
+        .ok_or(RecordError::UnknownEnum { field: "sighting type", value: sighting.r#type })?;
     Ok(())
 }
 
@@ -448,16 +369,10 @@ fn check_card(card: &MemberCard) -> Result<(), RecordError> {
     check_text("member_id", &card.member_id, MAX_SHORT_TEXT_BYTES)?;
     check_key("signing_key", &card.signing_key)?;
     for role in &card.roles {
-        Role::from_code(*role).ok_or(RecordError::UnknownEnum {
-            field: "roles",
-            value: *role,
-        })?;
+        Role::from_code(*role).ok_or(RecordError::UnknownEnum { field: "roles", value: *role })?;
     }
     if card.valid_until <= card.valid_from {
-        return Err(RecordError::InvalidField {
-            field: "valid_until",
-            reason: "must be after valid_from".into(),
-        });
+        return Err(RecordError::InvalidField { field: "valid_until", reason: "must be after valid_from".into() });
     }
     Ok(())
 }
@@ -468,61 +383,40 @@ fn check_revocation(revocation: &MemberRevocation) -> Result<(), RecordError> {
 }
 
 fn check_level(level: u32) -> Result<(), RecordError> {
-    u8::try_from(level)
-        .ok()
-        .and_then(|l| CirLevel::new(l).ok())
-        .map(|_| ())
-        .ok_or(RecordError::InvalidLevel(level))
+    u8::try_from(level).ok().and_then(|l| CirLevel::new(l).ok()).map(|_| ()).ok_or(RecordError::InvalidLevel(level))
 }
 
 fn check_categories(categories: &[i32]) -> Result<(), RecordError> {
     check_count("categories", categories.len())?;
     for category in categories {
-        Category::from_code(*category).ok_or(RecordError::UnknownEnum {
-            field: "categories",
-            value: *category,
-        })?;
+        Category::from_code(*category).ok_or(RecordError::UnknownEnum { field: "categories", value: *category })?;
     }
     Ok(())
 }
 
 fn check_tags(tags: &[String]) -> Result<(), RecordError> {
     check_count("tags", tags.len())?;
-    tags.iter()
-        .try_for_each(|tag| check_text("tags", tag, MAX_SHORT_TEXT_BYTES))
+    tags.iter().try_for_each(|tag| check_text("tags", tag, MAX_SHORT_TEXT_BYTES))
 }
 
 fn check_text_list(field: &'static str, items: &[String]) -> Result<(), RecordError> {
     check_count(field, items.len())?;
-    items
-        .iter()
-        .try_for_each(|item| check_text(field, item, MAX_TEXT_BYTES))
+    items.iter().try_for_each(|item| check_text(field, item, MAX_TEXT_BYTES))
 }
 
 fn check_count(field: &'static str, count: usize) -> Result<(), RecordError> {
     if count > MAX_LIST_ITEMS {
-        return Err(RecordError::TooManyItems {
-            field,
-            count,
-            max: MAX_LIST_ITEMS,
-        });
+        return Err(RecordError::TooManyItems { field, count, max: MAX_LIST_ITEMS });
     }
     Ok(())
 }
 
 fn check_text(field: &'static str, text: &str, max: usize) -> Result<(), RecordError> {
     if text.len() > max {
-        return Err(RecordError::FieldTooLong {
-            field,
-            len: text.len(),
-            max,
-        });
+        return Err(RecordError::FieldTooLong { field, len: text.len(), max });
     }
     if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
-        return Err(RecordError::InvalidField {
-            field,
-            reason: "contains control characters".into(),
-        });
+        return Err(RecordError::InvalidField { field, reason: "contains control characters".into() });
     }
     Ok(())
 }
@@ -545,14 +439,10 @@ fn check_optional_id(field: &'static str, id: &[u8]) -> Result<(), RecordError> 
 }
 
 fn check_key(field: &'static str, key: &[u8]) -> Result<(), RecordError> {
-    let bytes: [u8; 32] = key.try_into().map_err(|_| RecordError::InvalidField {
-        field,
-        reason: "expected a 32-byte ed25519 public key".into(),
-    })?;
+    let bytes: [u8; 32] = key
+        .try_into()
+        .map_err(|_| RecordError::InvalidField { field, reason: "expected a 32-byte ed25519 public key".into() })?;
     VerifyingKey::from_bytes(&bytes)
         .map(|_| ())
-        .map_err(|_| RecordError::InvalidField {
-            field,
-            reason: "not a valid ed25519 public key".into(),
-        })
+        .map_err(|_| RecordError::InvalidField { field, reason: "not a valid ed25519 public key".into() })
 }

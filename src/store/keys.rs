@@ -27,10 +27,7 @@ pub struct KeyError {
 }
 
 fn corrupt(what: &'static str, reason: impl Into<String>) -> KeyError {
-    KeyError {
-        what,
-        reason: reason.into(),
-    }
+    KeyError { what, reason: reason.into() }
 }
 
 /// Encodes a signed time so that byte order equals numeric order.
@@ -50,9 +47,7 @@ pub fn seq(seq: u64) -> [u8; U64_LEN] {
 
 /// Decodes a `seq` key.
 pub fn decode_seq(key: &[u8]) -> Result<u64, KeyError> {
-    let bytes: [u8; U64_LEN] = key
-        .try_into()
-        .map_err(|_| corrupt("seq key", format!("{} bytes", key.len())))?;
+    let bytes: [u8; U64_LEN] = key.try_into().map_err(|_| corrupt("seq key", format!("{} bytes", key.len())))?;
     Ok(u64::from_be_bytes(bytes))
 }
 
@@ -135,19 +130,14 @@ pub fn cidr(network: IpAddr, prefix_len: u8, id: &RecordId) -> Vec<u8> {
 /// Decodes a `cidr` key into (network, prefix length, id).
 pub fn decode_cidr(key: &[u8]) -> Result<(IpAddr, u8, RecordId), KeyError> {
     let (family, rest) = key.split_first().ok_or_else(|| corrupt("cidr key", "empty"))?;
-    let (prefix_len, rest) = rest
-        .split_first()
-        .ok_or_else(|| corrupt("cidr key", "no prefix length"))?;
+    let (prefix_len, rest) = rest.split_first().ok_or_else(|| corrupt("cidr key", "no prefix length"))?;
     let address_len = match family {
         4 => 4,
         6 => 16,
         other => return Err(corrupt("cidr key", format!("family {other}"))),
     };
     if rest.len() != address_len + ID_LEN {
-        return Err(corrupt(
-            "cidr key",
-            format!("{} bytes after the prefix length", rest.len()),
-        ));
+        return Err(corrupt("cidr key", format!("{} bytes after the prefix length", rest.len())));
     }
     let network = match address_len {
         4 => IpAddr::from(<[u8; 4]>::try_from(&rest[..4]).expect("length checked")),
@@ -184,10 +174,7 @@ pub fn decode_pair(key: &[u8]) -> Result<([u8; ID_LEN], RecordId), KeyError> {
     if key.len() != 2 * ID_LEN {
         return Err(corrupt("pair key", format!("{} bytes", key.len())));
     }
-    Ok((
-        key[..ID_LEN].try_into().expect("length checked"),
-        record_id(&key[ID_LEN..])?,
-    ))
+    Ok((key[..ID_LEN].try_into().expect("length checked"), record_id(&key[ID_LEN..])?))
 }
 
 /// Decodes a record id.
@@ -264,10 +251,7 @@ mod tests {
     fn cidr_key_round_trips_both_families() {
         let v4 = cidr(IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16, &id(3));
         assert_eq!(&v4[..6], &[4, 16, 10, 1, 0, 0]);
-        assert_eq!(
-            decode_cidr(&v4).unwrap(),
-            (IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16, id(3))
-        );
+        assert_eq!(decode_cidr(&v4).unwrap(), (IpAddr::V4(Ipv4Addr::new(10, 1, 0, 0)), 16, id(3)));
         let v6 = cidr(IpAddr::V6(Ipv6Addr::LOCALHOST), 128, &id(4));
         assert_eq!(decode_cidr(&v6).unwrap(), (IpAddr::V6(Ipv6Addr::LOCALHOST), 128, id(4)));
     }

@@ -131,17 +131,11 @@ impl Store {
         options.create_missing_column_families(true);
         options.set_max_background_jobs(2);
         options.set_keep_log_file_num(4);
-        let families = FAMILIES
-            .iter()
-            .map(|(name, tuning)| ColumnFamilyDescriptor::new(*name, family_options(*tuning, &cache)));
+        let families =
+            FAMILIES.iter().map(|(name, tuning)| ColumnFamilyDescriptor::new(*name, family_options(*tuning, &cache)));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(e, path))?;
-        let store = Store {
-            db,
-            sync_writes,
-            next_seq: Mutex::new(1),
-            counts: Default::default(),
-            path: path.to_path_buf(),
-        };
+        let store =
+            Store { db, sync_writes, next_seq: Mutex::new(1), counts: Default::default(), path: path.to_path_buf() };
         store.load_counters()?;
         Ok(store)
     }
@@ -182,19 +176,11 @@ impl Store {
         let mut seq = *next_seq;
         for (record, already) in records.iter().zip(stored) {
             if already || !seen.insert(record.id) {
-                outcomes.push(Inserted {
-                    id: record.id,
-                    seq: 0,
-                    created: false,
-                });
+                outcomes.push(Inserted { id: record.id, seq: 0, created: false });
                 continue;
             }
             self.add_to_batch(&mut batch, record, seq, received_at);
-            outcomes.push(Inserted {
-                id: record.id,
-                seq,
-                created: true,
-            });
+            outcomes.push(Inserted { id: record.id, seq, created: true });
             seq += 1;
         }
         if batch.is_empty() {
@@ -215,11 +201,7 @@ impl Store {
     fn add_to_batch(&self, batch: &mut WriteBatch, record: &Verified, seq: u64, received_at: i64) {
         let id = &record.id;
         let envelope = record.envelope.encode_to_vec();
-        batch.put_cf(
-            self.cf(CF_RECORDS),
-            id.0,
-            keys::record_value(seq, received_at, &envelope),
-        );
+        batch.put_cf(self.cf(CF_RECORDS), id.0, keys::record_value(seq, received_at, &envelope));
         batch.put_cf(self.cf(CF_SEQ), keys::seq(seq), id.0);
         batch.put_cf(self.cf(CF_KIND_SEQ), keys::kind_seq(record.kind.code(), seq), id.0);
         batch.put_cf(self.cf(CF_TIME), keys::time_id(record.record.created_at, id), []);
@@ -304,16 +286,10 @@ impl Store {
     ) -> Result<(), StoreError> {
         let start = after.saturating_add(1);
         let (cf, from, prefix): (_, Vec<u8>, Vec<u8>) = match kind {
-            Some(kind) => (
-                CF_KIND_SEQ,
-                keys::kind_seq(kind.code(), start).to_vec(),
-                vec![kind.code()],
-            ),
+            Some(kind) => (CF_KIND_SEQ, keys::kind_seq(kind.code(), start).to_vec(), vec![kind.code()]),
             None => (CF_SEQ, keys::seq(start).to_vec(), vec![]),
         };
-        let iter = self
-            .db
-            .iterator_cf(self.cf(cf), IteratorMode::From(&from, Direction::Forward));
+        let iter = self.db.iterator_cf(self.cf(cf), IteratorMode::From(&from, Direction::Forward));
         for item in iter {
             let (key, value) = item?;
             if !key.starts_with(&prefix) || !visit(keys::record_id(&value)?) {
@@ -379,14 +355,6 @@ fn open_error(error: rocksdb::Error, path: &Path) -> StoreError {
 
 fn decode_stored(id: RecordId, value: &[u8]) -> Result<StoredRecord, StoreError> {
     let (seq, received_at, envelope) = keys::decode_record_value(value)?;
-    let envelope = Envelope::decode(envelope).map_err(|e| StoreError::BadRecord {
-        id,
-        reason: e.to_string(),
-    })?;
-    Ok(StoredRecord {
-        id,
-        seq,
-        received_at,
-        envelope,
-    })
+    let envelope = Envelope::decode(envelope).map_err(|e| StoreError::BadRecord { id, reason: e.to_string() })?;
+    Ok(StoredRecord { id, seq, received_at, envelope })
 }

@@ -37,10 +37,7 @@ impl TestFederation {
         let dir = self.root.path().join(name);
         let request =
             identity::init_node(&dir, name, &["localhost".into(), "127.0.0.1".into()], false).expect("node init");
-        let admission = self
-            .federation
-            .admit(&request, &[Role::Publish, Role::Read], 30, unix_now())
-            .expect("admit");
+        let admission = self.federation.admit(&request, &[Role::Publish, Role::Read], 30, unix_now()).expect("admit");
         identity::join_node(&dir, &admission, false).expect("join");
         dir
     }
@@ -49,9 +46,7 @@ impl TestFederation {
     pub fn member(&self, roles: &[Role], valid_from: i64, valid_until: i64) -> (Signer, Envelope) {
         let key = SigningKey::generate(&mut rand::rngs::OsRng);
         let id = identity::member_id(&key.verifying_key());
-        let (_, card) = self
-            .federation
-            .sign_card(&id, &key.verifying_key(), roles, valid_from, valid_until);
+        let (_, card) = self.federation.sign_card(&id, &key.verifying_key(), roles, valid_from, valid_until);
         (Signer::new(key), card)
     }
 }
@@ -65,18 +60,10 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(dir: &Path) -> TestNode {
-        let overrides = Overrides {
-            api_listen: Some("127.0.0.1:0".parse().unwrap()),
-        };
+        let overrides = Overrides { api_listen: Some("127.0.0.1:0".parse().unwrap()) };
         let running = server::start(dir, overrides).await.expect("node starts");
-        let client = NodeClient::connect(format!("http://{}", running.api_addr))
-            .await
-            .expect("client connects");
-        TestNode {
-            dir: dir.to_path_buf(),
-            running,
-            client,
-        }
+        let client = NodeClient::connect(format!("http://{}", running.api_addr)).await.expect("client connects");
+        TestNode { dir: dir.to_path_buf(), running, client }
     }
 
     pub async fn stop(self) {
@@ -85,45 +72,26 @@ impl TestNode {
 
     /// Publishes drafts and returns their outcomes.
     pub async fn publish(&mut self, drafts: Vec<Draft>) -> Vec<proto::Outcome> {
-        self.client
-            .publish(proto::PublishRequest { drafts })
-            .await
-            .expect("publish rpc")
-            .into_inner()
-            .outcomes
+        self.client.publish(proto::PublishRequest { drafts }).await.expect("publish rpc").into_inner().outcomes
     }
 
     /// Publishes one draft that must be accepted; returns its id.
     pub async fn publish_ok(&mut self, draft: Draft) -> Vec<u8> {
         let outcome = self.publish(vec![draft]).await.remove(0);
-        assert!(
-            outcome.error.is_empty(),
-            "refused: {} {}",
-            outcome.error_code,
-            outcome.error
-        );
+        assert!(outcome.error.is_empty(), "refused: {} {}", outcome.error_code, outcome.error);
         outcome.id
     }
 
     /// Imports envelopes and returns their outcomes.
     pub async fn import(&mut self, envelopes: Vec<Envelope>) -> Vec<proto::Outcome> {
-        self.client
-            .import(proto::ImportRequest { envelopes })
-            .await
-            .expect("import rpc")
-            .into_inner()
-            .outcomes
+        self.client.import(proto::ImportRequest { envelopes }).await.expect("import rpc").into_inner().outcomes
     }
 
     /// Looks values up; returns the reply.
     pub async fn lookup(&mut self, values: &[&str]) -> proto::LookupReply {
         let values = values.iter().map(|v| v.to_string()).collect();
         self.client
-            .lookup(proto::LookupRequest {
-                values,
-                r#type: 0,
-                details: true,
-            })
+            .lookup(proto::LookupRequest { values, r#type: 0, details: true })
             .await
             .expect("lookup rpc")
             .into_inner()
@@ -132,20 +100,11 @@ impl TestNode {
     /// Ids of the records matching one value.
     pub async fn matches(&mut self, value: &str) -> Vec<Vec<u8>> {
         let reply = self.lookup(&[value]).await;
-        reply
-            .results
-            .into_iter()
-            .flat_map(|r| r.matches)
-            .map(|m| m.record_id)
-            .collect()
+        reply.results.into_iter().flat_map(|r| r.matches).map(|m| m.record_id).collect()
     }
 
     pub async fn status(&mut self) -> proto::StatusReply {
-        self.client
-            .status(proto::StatusRequest {})
-            .await
-            .expect("status rpc")
-            .into_inner()
+        self.client.status(proto::StatusRequest {}).await.expect("status rpc").into_inner()
     }
 }
 
@@ -166,10 +125,7 @@ pub fn indicator(value: &str, level: u32) -> Draft {
 pub fn retraction(target: &[u8], reason: &str) -> Draft {
     Draft {
         tlp: Tlp::Green.code(),
-        body: Some(draft::Body::Retraction(proto::Retraction {
-            target_id: target.to_vec(),
-            reason: reason.into(),
-        })),
+        body: Some(draft::Body::Retraction(proto::Retraction { target_id: target.to_vec(), reason: reason.into() })),
     }
 }
 
@@ -239,10 +195,7 @@ pub fn serve(node: &Path) -> Server {
     let started = Instant::now();
     while started.elapsed() < DEADLINE {
         if let Ok(addr) = std::fs::read_to_string(&addr_file) {
-            return Server {
-                child,
-                addr: addr.trim().to_string(),
-            };
+            return Server { child, addr: addr.trim().to_string() };
         }
         if let Some(status) = child.try_wait().unwrap() {
             let mut stderr = String::new();

@@ -1,0 +1,71 @@
+//! Every limit is a named constant, and each one refuses what exceeds it
+//! without hurting the node.
+
+mod common;
+
+use cirfed::api::MAX_API_MESSAGE_BYTES;
+use cirfed::identity::pki;
+use cirfed::node::{MAX_BATCH_RECORDS, MAX_LOOKUP_BATCH};
+use cirfed::proto;
+use cirfed::transport::{tls_incoming, TlsLimits};
+use common::{indicator, TestFederation, TestNode, DEADLINE};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncReadExt;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_publish_over_the_batch_limit_is_refused_whole() {
+    let fed = TestFederation::new();
+    let mut node = TestNode::start(&fed.admit_node("a")).await;
+    let drafts = (0..=MAX_BATCH_RECORDS).map(|n| indicator(&format!("h{n}.example"), 2)).collect();
+    let outcomes = node.publish(drafts).await;
+    assert_eq!(outcomes.len(), MAX_BATCH_RECORDS + 1);
+    assert!(outcomes.iter().all(|o| o.error_code == "batch_too_large"));
+    assert_eq!(node.status().await.records, 1, "only the node's own card");
+    node.publish_ok(indicator("after.example", 2)).await;
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lookup_over_the_batch_limit_is_refused() {
+    let fed = TestFederation::new();
+    let mut node = TestNode::start(&fed.admit_node("a")).await;
+    let values = vec!["a.example".to_string(); MAX_LOOKUP_BATCH + 1];
+    let request = proto::LookupRequest { values, r#type: 0, details: false };
+    let status = node.client.lookup(request).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(status.message().contains(&MAX_LOOKUP_BATCH.to_string()), "{}", status.message());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_over_the_api_message_limit_is_refused_and_the_node_keeps_serving() {
+    let fed = TestFederation::new();
+    let mut node = TestNode::start(&fed.admit_node("a")).await;
+    let big = "x".repeat(1 << 20);
+    let values = vec![big; MAX_API_MESSAGE_BYTES / (1 << 20) + 1];
+    let mut client = node.client.clone().max_encoding_message_size(usize::MAX);
+    let status = client.lookup(proto::LookupRequest { values, r#type: 0, details: false }).await.unwrap_err();
+    assert!(matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange), "{status:?}");
+    node.publish_ok(indicator("still.example", 2)).await;
+    assert_eq!(node.matches("still.example").await.len(), 1);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_tls_handshake_is_dropped_after_the_timeout() {
+    let fed = TestFederation::new();
+    let dir = fed.admit_node("a");
+    let keys = cirfed::identity::load_node(&dir).unwrap();
+    let ca = &keys.admission.federation.ca_cert;
+    let config = pki::server_config(ca, &keys.admission.certificate, &keys.tls_key, &[]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = TlsLimits { handshake_timeout: Duration::from_millis(200), max_handshakes: 2 };
+    let _incoming = tls_incoming(listener, Arc::new(config), limits);
+
+    let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(DEADLINE, stalled.read(&mut buf)).await.expect("server closes the connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "a silent client gets nothing but a close: {read:?}");
+}
