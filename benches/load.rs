@@ -96,6 +96,7 @@ async fn main() -> anyhow::Result<()> {
     let publish_secs = started.elapsed().as_secs_f64();
     node.store().flush()?;
     let store_bytes = dir_bytes(node.store().path());
+    let sst_bytes = node.store().sst_bytes()?;
     let rss = rss_mib();
 
     let mut client =
@@ -114,9 +115,10 @@ async fn main() -> anyhow::Result<()> {
     println!("| feed | {feed} indicators |");
     println!("| bulk publish (in-process, batches of {LOAD_BATCH}) | {:.0} records/s |", feed as f64 / publish_secs);
     println!(
-        "| store on disk after flush | {:.1} MiB, {:.0} bytes/indicator |",
+        "| store on disk after flush | {:.1} MiB in all, {:.0} bytes/indicator; SST files {:.0} bytes/indicator |",
         store_bytes as f64 / 1048576.0,
-        store_bytes as f64 / feed as f64
+        store_bytes as f64 / feed as f64,
+        sst_bytes as f64 / feed as f64
     );
     println!("| node RSS at {feed} indicators | {rss:.0} MiB |");
     for row in stream_rows {

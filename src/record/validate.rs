@@ -165,7 +165,7 @@ pub fn validate(envelope_bytes: &[u8], trust: &impl Trust, now: i64) -> Result<V
 
 /// Validates a decoded envelope.
 pub fn validate_envelope(envelope: Envelope, trust: &impl Trust, now: i64) -> Result<Verified, RecordError> {
-    let (verified, key, signature) = check_unsigned(envelope, trust, now)?;
+    let (verified, key, signature) = check_unsigned(envelope, trust, now, &mut AuthorKeys::default())?;
     let message = super::signing_message(&verified.envelope.record);
     key.verify_strict(&message, &signature).map_err(|_| RecordError::BadSignature)?;
     Ok(verified)
@@ -178,8 +178,9 @@ pub fn validate_envelope(envelope: Envelope, trust: &impl Trust, now: i64) -> Re
 pub fn validate_batch(envelopes: Vec<Envelope>, trust: &impl Trust, now: i64) -> Vec<Result<Verified, RecordError>> {
     let mut results: Vec<Result<Verified, RecordError>> = Vec::with_capacity(envelopes.len());
     let mut pending = Vec::new();
+    let mut keys = AuthorKeys::default();
     for envelope in envelopes {
-        match check_unsigned(envelope, trust, now) {
+        match check_unsigned(envelope, trust, now, &mut keys) {
             Ok((verified, key, signature)) => {
                 pending.push((results.len(), key, signature));
                 results.push(Ok(verified));
@@ -208,11 +209,31 @@ pub fn validate_batch(envelopes: Vec<Envelope>, trust: &impl Trust, now: i64) ->
     results
 }
 
+/// Decompressed author keys of one batch. A batch usually has few authors,
+/// and decompressing a key costs about half a signature verification.
+#[derive(Default)]
+struct AuthorKeys(std::collections::HashMap<[u8; 32], Option<VerifyingKey>>);
+
+impl AuthorKeys {
+    fn get(&mut self, author: &[u8; 32]) -> Result<VerifyingKey, RecordError> {
+        self.0.entry(*author).or_insert_with(|| decompress(author)).ok_or(RecordError::BadAuthorKey)
+    }
+}
+
+/// The author's key, unless it is not a curve point or is weak: small-order
+/// keys would let a batch accept a signature that verify_strict refuses, so
+/// they are refused outright and every node agrees.
+fn decompress(author: &[u8; 32]) -> Option<VerifyingKey> {
+    let key = VerifyingKey::from_bytes(author).ok()?;
+    (!key.is_weak()).then_some(key)
+}
+
 /// Every check but the signature; returns the key and signature to verify.
 fn check_unsigned(
     envelope: Envelope,
     trust: &impl Trust,
     now: i64,
+    keys: &mut AuthorKeys,
 ) -> Result<(Verified, VerifyingKey, Signature), RecordError> {
     if envelope.record.len() > MAX_RECORD_BYTES {
         return Err(RecordError::TooLarge { size: envelope.record.len(), max: MAX_RECORD_BYTES });
@@ -222,12 +243,7 @@ fn check_unsigned(
         return Err(RecordError::UnsupportedVersion(record.version));
     }
     let author: [u8; 32] = record.author.as_slice().try_into().map_err(|_| RecordError::BadAuthorKey)?;
-    let key = VerifyingKey::from_bytes(&author).map_err(|_| RecordError::BadAuthorKey)?;
-    // Weak (small-order) keys would let a batch accept a signature that
-    // verify_strict refuses; refuse them outright so every node agrees.
-    if key.is_weak() {
-        return Err(RecordError::BadAuthorKey);
-    }
+    let key = keys.get(&author)?;
     let signature = Signature::from_slice(&envelope.signature).map_err(|_| RecordError::BadSignature)?;
     if record.created_at > now + MAX_CLOCK_SKEW_SECS {
         return Err(RecordError::FromTheFuture { created_at: record.created_at, now });
