@@ -27,6 +27,7 @@ lint: deps
 fmt:
 	cargo fmt --all
 
-## Criterion benches and load tools; figures go to BENCHMARKS.md.
+## Criterion benches and load tools; figures go to BENCHMARKS.md. The release
+## profile, not cargo's bench profile, so the compiled RocksDB is reused.
 bench: deps
-	cargo bench --locked
+	cargo bench --locked --profile release

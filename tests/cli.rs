@@ -273,3 +273,36 @@ fn the_local_api_over_mutual_tls_serves_the_cli_with_the_node_certificate() {
     let err = fails(&["status", "--api", &server.addr]);
     assert!(err.contains("error:"), "plain gRPC is refused: {err}");
 }
+
+/// The shared sample files (MISP events, STIX bundles) beside the project.
+fn shared_data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel)
+}
+
+#[test]
+fn a_stix_bundle_publishes_its_indicators_and_skips_context_objects() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let bundle = shared_data("stix/indicators-for-C2-with-COA.json");
+    let report = json(&["--json", "publish", "--file", s(&bundle), "--api", &server.addr]);
+    assert_eq!(report["created"], 2, "{report}");
+    assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
+    assert_eq!(
+        report["skipped"].as_array().unwrap().len(),
+        6,
+        "identity, malware, course-of-action, relationships: {report}"
+    );
+}
+
+#[test]
+fn a_misp_event_publishes_its_attributes_and_matches_on_lookup() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let event = shared_data("misp/sighting_1.json");
+    let out = ok(&["publish", "--file", s(&event), "--api", &server.addr]);
+    assert!(out.contains("accepted 5"), "{out}");
+    let listed = json(&["--json", "list", "--kind", "indicator", "--api", &server.addr]);
+    let first = listed["records"][0]["indicator"]["value"].as_str().unwrap().to_string();
+    let found = json(&["--json", "lookup", &first, "--api", &server.addr]);
+    assert_eq!(found["matched"], true, "{found}");
+}

@@ -157,6 +157,15 @@ pub enum DraftError {
     },
 }
 
+impl DraftError {
+    /// Content cirfed does not carry (a STIX identity, a MISP comment, an
+    /// attribute marked not for detection, a deleted one): skipped with a
+    /// reason, not a mistake in the file.
+    pub fn is_skip(&self) -> bool {
+        matches!(self, DraftError::Unsupported(_) | DraftError::NotForDetection | DraftError::Withdrawn(_))
+    }
+}
+
 // ---------------------------------------------------------------------------
 // One indicator
 // ---------------------------------------------------------------------------

@@ -191,10 +191,11 @@ async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) ->
     for line in lines {
         match line.draft {
             Ok(draft) => pending.push((line.line, line.source, draft)),
+            Err(e) if e.is_skip() => report.skip(line.line, &line.source, &e.to_string()),
             Err(e) => report.refuse(line.line, &line.source, "invalid_line", &e.to_string()),
         }
     }
-    progress.inc(report.refused.len() as u64);
+    progress.inc((report.refused.len() + report.skipped.len()) as u64);
     for chunk in pending.chunks(PUBLISH_CHUNK) {
         let drafts = chunk.iter().map(|(_, _, d)| d.clone()).collect();
         let reply = client.publish(PublishRequest { drafts }).await.map_err(status_error)?.into_inner();
@@ -213,6 +214,7 @@ struct BulkReport {
     created: usize,
     duplicates: usize,
     refused: Vec<(usize, String, String, String)>,
+    skipped: Vec<(usize, String, String)>,
 }
 
 impl BulkReport {
@@ -222,6 +224,10 @@ impl BulkReport {
             (true, false) => self.duplicates += 1,
             (false, _) => self.refuse(line, source, &outcome.error_code, &outcome.error),
         }
+    }
+
+    fn skip(&mut self, line: usize, source: &str, reason: &str) {
+        self.skipped.push((line, source.to_string(), reason.to_string()));
     }
 
     fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
@@ -235,23 +241,35 @@ impl BulkReport {
                 .iter()
                 .map(|(line, source, code, reason)| json!({ "line": line, "source": source, "error_code": code, "error": reason }))
                 .collect();
-            print_json(
-                &json!({ "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates, "refused": refused }),
-            );
+            let skipped: Vec<_> = self
+                .skipped
+                .iter()
+                .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
+                .collect();
+            print_json(&json!({
+                "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
+                "refused": refused, "skipped": skipped,
+            }));
             return;
         }
         println!(
-            "accepted {} ({} new, {} already published), refused {}",
+            "accepted {} ({} new, {} already published), refused {}, skipped {}",
             self.created + self.duplicates,
             self.created,
             self.duplicates,
-            self.refused.len()
+            self.refused.len(),
+            self.skipped.len()
         );
         for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
-            println!("  line {line}: {code}: {reason}  [{source}]");
+            println!("  line {line}: refused: {code}: {reason}  [{source}]");
         }
-        if self.refused.len() > MAX_REFUSALS_SHOWN {
-            println!("  ... and {} more (use --json for all)", self.refused.len() - MAX_REFUSALS_SHOWN);
+        for (line, source, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
+            println!("  line {line}: skipped: {reason}  [{source}]");
+        }
+        let hidden = self.refused.len().saturating_sub(MAX_REFUSALS_SHOWN)
+            + self.skipped.len().saturating_sub(MAX_REFUSALS_SHOWN);
+        if hidden > 0 {
+            println!("  ... and {hidden} more (use --json for all)");
         }
     }
 }
