@@ -81,7 +81,7 @@ async fn main() -> anyhow::Result<()> {
     let feed = env_u64("CIRFED_LOAD_FEED", 1_000_000);
     let queries = env_u64("CIRFED_LOAD_QUERIES", 5_000_000) as usize;
     let (_root, dir) = support::node_dir();
-    let running = server::start(&dir, Overrides { api_listen: Some("127.0.0.1:0".parse()?) }).await?;
+    let running = server::start(&dir, Overrides::loopback()).await?;
     let node = running.node.clone();
 
     let started = Instant::now();

@@ -4,9 +4,10 @@
 //! -> `record`/`normalize`/`cir`. The domain modules know nothing of tonic,
 //! RocksDB or tokio.
 
-pub mod api; // local gRPC API for SOC tools, and the one error -> status mapping
+pub mod api; // local gRPC API for SOC tools
 pub mod cir; // CIR vocabulary: levels and their mappings, TLP, phases, categories
 pub mod config; // node.toml: named defaults, validation
+pub mod federation; // peer service: mutual-TLS gRPC between member nodes
 pub mod identity; // keys, federation CA and authority, join requests, admissions, TLS configs
 pub mod lookup; // in-memory match engine: exact, CIDR, parent domain, URL host
 pub mod node; // node core: the one ingest pipeline, reads, roster of members
@@ -14,5 +15,6 @@ pub mod normalize; // observable parsing and canonical forms
 pub mod proto; // generated wire types of proto/cirfed/v1
 pub mod record; // records: canonical bytes, ids, signing, validation
 pub mod server; // runs a node from its directory: store, node, listeners
+pub mod status; // the one place errors become gRPC status codes
 pub mod store; // RocksDB column families, key encoding, durable inserts
 pub mod transport; // mutual-TLS listener with handshake limits, shared by TLS services

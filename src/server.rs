@@ -1,7 +1,8 @@
 //! Runs a node from its directory: checks the config, loads the identity,
-//! opens the store, builds the node and serves the local API.
+//! opens the store, builds the node and serves the local API and the peer service.
 
 use crate::config::{Config, ConfigError, ConfigFile};
+use crate::federation;
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -11,7 +12,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// File in the node directory holding the local API address of the running
@@ -33,7 +34,7 @@ pub enum ServerError {
     Bind { addr: SocketAddr, reason: String },
     #[error("cannot write {path}: {reason}")]
     Io { path: PathBuf, reason: String },
-    #[error("local API failed: {0}")]
+    #[error("listener failed: {0}")]
     Transport(#[from] tonic::transport::Error),
     #[error("node start interrupted: {0}")]
     Interrupted(String),
@@ -44,36 +45,55 @@ pub enum ServerError {
 pub struct Overrides {
     /// Local API address instead of `api.listen`.
     pub api_listen: Option<SocketAddr>,
+    /// Peer service address instead of `federation.listen`.
+    pub federation_listen: Option<SocketAddr>,
 }
 
-/// A node serving its local API.
+impl Overrides {
+    /// Both listeners on loopback with ports the OS picks: tests and the demo.
+    pub fn loopback() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Overrides { api_listen: Some(any), federation_listen: Some(any) }
+    }
+}
+
+type ServeTask = JoinHandle<Result<(), tonic::transport::Error>>;
+
+/// A node serving its local API and its peer service.
 pub struct RunningNode {
     /// Where the local API listens.
     pub api_addr: SocketAddr,
-    /// The node behind it.
+    /// Where the peer service listens.
+    pub federation_addr: SocketAddr,
+    /// The node behind them.
     pub node: Arc<Node>,
-    shutdown: oneshot::Sender<()>,
-    task: JoinHandle<Result<(), tonic::transport::Error>>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<ServeTask>,
 }
 
 impl RunningNode {
     /// Stops serving and waits for in-flight requests to finish.
     pub async fn stop(self) -> Result<(), ServerError> {
-        let _ = self.shutdown.send(());
-        self.task.await.map_err(|e| ServerError::Interrupted(e.to_string()))??;
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            finished(task.await)?;
+        }
         Ok(())
     }
 
-    /// Serves until the local API fails or `shutdown` completes.
+    /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { shutdown: stop, mut task, .. } = self;
-        tokio::select! {
-            _ = shutdown => {
-                let _ = stop.send(());
-            }
-            result = &mut task => return finished(result),
+        let RunningNode { shutdown: stop, tasks, .. } = self;
+        let mut failed = futures::future::select_all(tasks);
+        let result = tokio::select! {
+            _ = shutdown => Ok(()),
+            (result, _, _) = &mut failed => finished(result),
+        };
+        let _ = stop.send(true);
+        for task in failed.into_inner() {
+            finished(task.await)?;
         }
-        finished(task.await)
+        result
     }
 }
 
@@ -82,11 +102,19 @@ fn finished(result: Result<Result<(), tonic::transport::Error>, tokio::task::Joi
     Ok(())
 }
 
+/// Completes when the node is told to stop.
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
 /// Loads and checks the node directory's config.
 pub fn load_config(dir: &Path, overrides: &Overrides) -> Result<Config, ServerError> {
     let mut file = ConfigFile::load(dir)?;
     if let Some(addr) = overrides.api_listen {
         file.api.listen = addr.to_string();
+    }
+    if let Some(addr) = overrides.federation_listen {
+        file.federation.listen = addr.to_string();
     }
     Ok(file.validate()?)
 }
@@ -102,7 +130,7 @@ pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
     Ok(Node::open(store, identity, config.publish.clone(), card)?)
 }
 
-/// Starts the node in `dir` and serves its local API.
+/// Starts the node in `dir` and serves its local API and peer service.
 pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, ServerError> {
     let config = load_config(dir, &overrides)?;
     let owned = dir.to_path_buf();
@@ -111,27 +139,46 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
         .await
         .map_err(|e| ServerError::Interrupted(e.to_string()))??;
     let node = Arc::new(node);
-    let listener = TcpListener::bind(config.api_listen)
-        .await
-        .map_err(|e| ServerError::Bind { addr: config.api_listen, reason: e.to_string() })?;
-    let api_addr =
-        listener.local_addr().map_err(|e| ServerError::Bind { addr: config.api_listen, reason: e.to_string() })?;
+    let (api, api_addr) = bind(config.api_listen).await?;
+    let (peers, federation_addr) = bind(config.federation_listen).await?;
     let addr_path = dir.join(API_ADDR_FILE);
     std::fs::write(&addr_path, api_addr.to_string())
         .map_err(|e| ServerError::Io { path: addr_path, reason: e.to_string() })?;
-    let (shutdown, stopped) = oneshot::channel::<()>();
-    let stopped = async {
-        let _ = stopped.await;
-    };
-    let task = match config.api_tls {
-        false => tokio::spawn(crate::api::serve(node.clone(), listener, stopped)),
+    let (shutdown, stop) = watch::channel(false);
+    let api_task = match config.api_tls {
+        false => tokio::spawn(crate::api::serve(node.clone(), api, stopped(stop.clone()))),
         true => {
             let tls = Arc::new(api_tls_config(dir, &config)?);
-            let incoming = transport::tls_incoming(listener, tls, TlsLimits::default());
-            tokio::spawn(crate::api::serve_incoming(node.clone(), incoming, stopped))
+            let incoming = transport::tls_incoming(api, tls, TlsLimits::default());
+            tokio::spawn(crate::api::serve_incoming(node.clone(), incoming, stopped(stop.clone())))
         }
     };
-    Ok(RunningNode { api_addr, node, shutdown, task })
+    let peer_tls = Arc::new(federation_tls_config(dir)?);
+    let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
+    let federation_task = tokio::spawn(federation::serve(node.clone(), incoming, stopped(stop)));
+    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task] })
+}
+
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {
+    let bind_error = |e: std::io::Error| ServerError::Bind { addr, reason: e.to_string() };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let local = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, local))
+}
+
+/// Mutual TLS 1.3 for the peer service: the node's certificate; callers need
+/// a certificate from the federation CA that the operator's CRL (NODE/crl.pem,
+/// when present) does not revoke.
+fn federation_tls_config(dir: &Path) -> Result<rustls::ServerConfig, ServerError> {
+    let keys = identity::load_node(dir)?;
+    let crl_path = dir.join(identity::CRL_FILE);
+    let crls = match std::fs::read_to_string(&crl_path) {
+        Ok(pem) => vec![pem],
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(ServerError::Io { path: crl_path, reason: e.to_string() }),
+    };
+    let ca = &keys.admission.federation.ca_cert;
+    Ok(pki::server_config(ca, &keys.admission.certificate, &keys.tls_key, &crls).map_err(IdentityError::from)?)
 }
 
 /// Mutual TLS for the local API: the node's certificate, and client

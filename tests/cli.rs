@@ -203,7 +203,8 @@ fn the_lesson_template_publishes_as_is() {
 fn a_second_serve_on_the_same_data_dir_fails_clearly() {
     let setup = setup();
     let _server = serve(&setup.node);
-    let err = fails(&["serve", "--dir", s(&setup.node), "--api-listen", "127.0.0.1:0"]);
+    let err =
+        fails(&["serve", "--dir", s(&setup.node), "--api-listen", "127.0.0.1:0", "--federation-listen", "127.0.0.1:0"]);
     assert!(err.contains("in use by another cirfed process"), "{err}");
 }
 

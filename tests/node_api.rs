@@ -431,7 +431,7 @@ async fn a_second_node_on_the_same_data_dir_is_refused() {
     let fed = TestFederation::new();
     let dir = fed.admit_node("a");
     let node = TestNode::start(&dir).await;
-    let overrides = cirfed::server::Overrides { api_listen: Some("127.0.0.1:0".parse().unwrap()) };
+    let overrides = cirfed::server::Overrides::loopback();
     let err = cirfed::server::start(&dir, overrides).await.err().expect("second start fails");
     assert!(err.to_string().contains("in use by another cirfed process"), "{err}");
     node.stop().await;

@@ -1,11 +1,12 @@
 //! `cirfed.v1.Node`: the handlers. Work that touches RocksDB or verifies
 //! signatures runs on the blocking pool so it never stalls the runtime.
 
-use super::{convert, status};
+use super::convert;
 use crate::node::Node;
 use crate::normalize::ObservableType;
 use crate::proto::{self, node_server};
 use crate::record::{RecordError, RecordId, RecordKind};
+use crate::status;
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::sync::mpsc;

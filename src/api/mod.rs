@@ -3,7 +3,6 @@
 
 mod convert;
 mod local;
-mod status;
 
 pub use local::NodeService;
 

@@ -104,6 +104,9 @@ pub struct ServeArgs {
     /// Local API address, overriding api.listen (port 0 picks a free port).
     #[arg(long)]
     pub api_listen: Option<SocketAddr>,
+    /// Peer service address, overriding federation.listen (port 0 picks a free port).
+    #[arg(long)]
+    pub federation_listen: Option<SocketAddr>,
 }
 
 pub fn classify(args: ClassifyArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -180,13 +183,16 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let overrides = Overrides { api_listen: args.api_listen };
+    let overrides = Overrides { api_listen: args.api_listen, federation_listen: args.federation_listen };
     let running = server::start(&args.dir, overrides)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;
     let status = running.node.status();
     tracing::info!(member = %status.member_id, api = %running.api_addr, records = status.last_seq, "node serving");
-    println!("cirfed node {} serving the local API on {}", status.member_id, running.api_addr);
+    println!(
+        "cirfed node {} serving the local API on {} and the peer service on {}",
+        status.member_id, running.api_addr, running.federation_addr
+    );
     running.run_until(shutdown_signal()).await?;
     tracing::info!("node stopped");
     Ok(ExitCode::SUCCESS)

@@ -120,7 +120,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     say.detail(format!("CSP A is member {}", admission.member_id));
 
     say.step("CSP A starts its node: RocksDB feed, match engine, local API on loopback.");
-    let running = server::start(&node_dir, Overrides { api_listen: Some("127.0.0.1:0".parse()?) }).await?;
+    let running = server::start(&node_dir, Overrides::loopback()).await?;
     say.detail(format!("local API on {}", running.api_addr));
     let mut client = NodeClient::connect(format!("http://{}", running.api_addr)).await?;
 

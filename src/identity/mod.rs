@@ -40,6 +40,8 @@ pub const TLS_KEY_FILE: &str = "keys/tls.key";
 pub const JOIN_REQUEST_FILE: &str = "join-request.json";
 /// Admission installed by `node join`.
 pub const ADMISSION_FILE: &str = "admission.json";
+/// The operator's certificate revocation list, installed in the node directory.
+pub const CRL_FILE: &str = "crl.pem";
 /// Where the store lives inside a node directory.
 pub const DATA_DIR: &str = "data";
 /// Default lifetime of the federation CA.

@@ -60,7 +60,7 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(dir: &Path) -> TestNode {
-        let overrides = Overrides { api_listen: Some("127.0.0.1:0".parse().unwrap()) };
+        let overrides = Overrides::loopback();
         let running = server::start(dir, overrides).await.expect("node starts");
         let client = NodeClient::connect(format!("http://{}", running.api_addr)).await.expect("client connects");
         TestNode { dir: dir.to_path_buf(), running, client }
@@ -187,7 +187,15 @@ pub fn serve(node: &Path) -> Server {
     let addr_file = node.join("api.addr");
     let _ = std::fs::remove_file(&addr_file);
     let mut child = Command::new(env!("CARGO_BIN_EXE_cirfed"))
-        .args(["serve", "--dir", node.to_str().unwrap(), "--api-listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--dir",
+            node.to_str().unwrap(),
+            "--api-listen",
+            "127.0.0.1:0",
+            "--federation-listen",
+            "127.0.0.1:0",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

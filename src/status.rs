@@ -1,4 +1,5 @@
-//! The one place where errors become gRPC status codes.
+//! The one place where errors become gRPC status codes, for the local API
+//! and the peer service alike.
 
 use crate::node::NodeError;
 use crate::record::RecordError;

@@ -1,0 +1,135 @@
+//! The peer service of real nodes over mutual TLS on 127.0.0.1.
+
+mod common;
+
+use cirfed::federation::PROTOCOL_VERSION;
+use cirfed::identity::pki::{self, CertUsage};
+use cirfed::node::unix_now;
+use cirfed::proto::{federation_client::FederationClient, HelloRequest};
+use common::{TestFederation, TestNode};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
+
+/// A TLS client of a node's peer service, presenting `identity` (or nothing).
+async fn peer_client(
+    node: &TestNode,
+    ca_pem: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<FederationClient<Channel>, String> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(ca_pem)).domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let endpoint = Endpoint::from_shared(format!("https://{}", node.running.federation_addr))
+        .unwrap()
+        .tls_config(tls)
+        .map_err(|e| e.to_string())?;
+    let channel = endpoint.connect().await.map_err(|e| format!("{e:?}"))?;
+    Ok(FederationClient::new(channel))
+}
+
+/// Says hello; returns the member id the node read from our certificate.
+async fn hello(node: &TestNode, ca_pem: &str, identity: Option<(&str, &str)>) -> Result<String, String> {
+    let mut client = peer_client(node, ca_pem, identity).await?;
+    let reply = client
+        .hello(HelloRequest { protocol_version: PROTOCOL_VERSION, limits: None })
+        .await
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(reply.into_inner().peer_member_id)
+}
+
+/// A key and a certificate for it from `ca`, valid over [not_before, not_after].
+fn certificate(
+    ca: &pki::FederationCa,
+    member: &str,
+    not_before: i64,
+    not_after: i64,
+    usage: CertUsage,
+) -> (String, String) {
+    let (key, csr) = pki::create_node_key_and_csr(member, &["localhost".into()]).unwrap();
+    let issued = pki::issue_node_cert_with_validity(ca, &csr, member, not_before, not_after, usage).unwrap();
+    (issued.cert_pem, key)
+}
+
+fn ca_pem(fed: &TestFederation) -> String {
+    fed.federation.file().ca_cert.clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_member_presenting_its_federation_certificate_is_named_by_it() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let named = hello(&node, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
+    assert_eq!(named, b.admission.member_id);
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_without_a_client_certificate_is_refused() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    assert!(hello(&node, &ca_pem(&fed), None).await.is_err());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_from_another_ca_is_refused() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    let other = TestFederation::new();
+    let now = unix_now();
+    let (cert, key) =
+        certificate(other.federation.ca(), "m-stranger", now - 3600, now + 3600, CertUsage::ClientAndServer);
+    assert!(hello(&node, &ca_pem(&fed), Some((&cert, &key))).await.is_err());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_certificate_is_refused() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    let now = unix_now();
+    let (cert, key) = certificate(fed.federation.ca(), "m-expired", now - 7200, now - 3600, CertUsage::ClientAndServer);
+    assert!(hello(&node, &ca_pem(&fed), Some((&cert, &key))).await.is_err());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_only_certificate_cannot_be_used_as_a_client() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    let now = unix_now();
+    let (cert, key) = certificate(fed.federation.ca(), "m-server", now - 3600, now + 3600, CertUsage::ServerOnly);
+    assert!(hello(&node, &ca_pem(&fed), Some((&cert, &key))).await.is_err());
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_certificate_on_the_operators_crl_is_refused_and_others_still_pass() {
+    let fed = TestFederation::new();
+    let dir = fed.admit_node("a");
+    let now = unix_now();
+    let (revoked_cert, revoked_key) =
+        certificate(fed.federation.ca(), "m-revoked", now - 3600, now + 3600, CertUsage::ClientAndServer);
+    let (good_cert, good_key) =
+        certificate(fed.federation.ca(), "m-good", now - 3600, now + 3600, CertUsage::ClientAndServer);
+    let serial = pki::cert_info(&revoked_cert).unwrap().serial_hex;
+    let crl = pki::create_crl(fed.federation.ca(), &[serial], now - 60, now + 3600, 1).unwrap();
+    std::fs::write(dir.join(cirfed::identity::CRL_FILE), crl).unwrap();
+    let node = TestNode::start(&dir).await;
+    assert!(hello(&node, &ca_pem(&fed), Some((&revoked_cert, &revoked_key))).await.is_err());
+    assert_eq!(hello(&node, &ca_pem(&fed), Some((&good_cert, &good_key))).await.unwrap(), "m-good");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_speaking_another_protocol_version_is_told_so() {
+    let fed = TestFederation::new();
+    let node = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let mut client = peer_client(&node, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
+    let status = client.hello(HelloRequest { protocol_version: PROTOCOL_VERSION + 1, limits: None }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(status.message().contains("version"), "{}", status.message());
+    node.stop().await;
+}
