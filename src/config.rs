@@ -15,6 +15,8 @@ pub const CONFIG_FILE: &str = "node.toml";
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:7300";
 /// Default address of the peer service.
 pub const DEFAULT_FEDERATION_LISTEN: &str = "0.0.0.0:7301";
+/// Default seconds between anti-entropy rounds with a live peer.
+pub const DEFAULT_ANTI_ENTROPY_SECS: u64 = 60;
 /// Default TLP for drafts that do not name one: community members only on request.
 pub const DEFAULT_TLP: Tlp = Tlp::Amber;
 /// Default indicator lifetime when a draft gives none.
@@ -84,6 +86,9 @@ pub struct FederationSection {
     /// Peers to dial, as host:port.
     #[serde(default)]
     pub peers: Vec<String>,
+    /// Seconds between anti-entropy rounds with each live peer (default 60).
+    #[serde(default = "default_anti_entropy_secs")]
+    pub anti_entropy_secs: u64,
 }
 
 /// `[publish]`
@@ -117,6 +122,9 @@ fn default_api_listen() -> String {
 fn default_federation_listen() -> String {
     DEFAULT_FEDERATION_LISTEN.into()
 }
+fn default_anti_entropy_secs() -> u64 {
+    DEFAULT_ANTI_ENTROPY_SECS
+}
 fn default_tlp() -> Tlp {
     DEFAULT_TLP
 }
@@ -138,7 +146,11 @@ impl Default for ApiSection {
 
 impl Default for FederationSection {
     fn default() -> Self {
-        FederationSection { listen: default_federation_listen(), peers: Vec::new() }
+        FederationSection {
+            listen: default_federation_listen(),
+            peers: Vec::new(),
+            anti_entropy_secs: DEFAULT_ANTI_ENTROPY_SECS,
+        }
     }
 }
 
@@ -171,6 +183,8 @@ pub struct Config {
     pub federation_listen: SocketAddr,
     /// Peers to dial.
     pub peers: Vec<String>,
+    /// Interval of anti-entropy with each live peer.
+    pub anti_entropy: std::time::Duration,
     /// Publishing defaults.
     pub publish: PublishSection,
     /// fsync acknowledged writes.
@@ -203,6 +217,12 @@ impl ConfigFile {
             });
         }
         let federation_listen = parse_addr("federation.listen", &self.federation.listen)?;
+        if self.federation.anti_entropy_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "federation.anti_entropy_secs",
+                reason: "must be at least 1".into(),
+            });
+        }
         let publish = &self.publish;
         if publish.default_valid_days == 0 || publish.default_valid_days > MAX_VALID_DAYS {
             return Err(ConfigError::Invalid {
@@ -222,6 +242,7 @@ impl ConfigFile {
             api_client_ca: self.api.client_ca,
             federation_listen,
             peers: self.federation.peers,
+            anti_entropy: std::time::Duration::from_secs(self.federation.anti_entropy_secs),
             publish: self.publish,
             sync_writes: self.store.sync_writes,
         })

@@ -2,7 +2,7 @@
 //! opens the store, builds the node and serves the local API and the peer service.
 
 use crate::config::{Config, ConfigError, ConfigFile};
-use crate::federation;
+use crate::federation::{self, link, stopped};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -47,13 +47,15 @@ pub struct Overrides {
     pub api_listen: Option<SocketAddr>,
     /// Peer service address instead of `federation.listen`.
     pub federation_listen: Option<SocketAddr>,
+    /// Peers to dial besides `federation.peers`.
+    pub peers: Vec<String>,
 }
 
 impl Overrides {
     /// Both listeners on loopback with ports the OS picks: tests and the demo.
     pub fn loopback() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Overrides { api_listen: Some(any), federation_listen: Some(any) }
+        Overrides { api_listen: Some(any), federation_listen: Some(any), peers: Vec::new() }
     }
 }
 
@@ -69,12 +71,16 @@ pub struct RunningNode {
     pub node: Arc<Node>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<ServeTask>,
+    links: Vec<JoinHandle<()>>,
 }
 
 impl RunningNode {
     /// Stops serving and waits for in-flight requests to finish.
     pub async fn stop(self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
+        for link in self.links {
+            let _ = link.await;
+        }
         for task in self.tasks {
             finished(task.await)?;
         }
@@ -83,13 +89,16 @@ impl RunningNode {
 
     /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { shutdown: stop, tasks, .. } = self;
+        let RunningNode { shutdown: stop, tasks, links, .. } = self;
         let mut failed = futures::future::select_all(tasks);
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             (result, _, _) = &mut failed => finished(result),
         };
         let _ = stop.send(true);
+        for link in links {
+            let _ = link.await;
+        }
         for task in failed.into_inner() {
             finished(task.await)?;
         }
@@ -102,11 +111,6 @@ fn finished(result: Result<Result<(), tonic::transport::Error>, tokio::task::Joi
     Ok(())
 }
 
-/// Completes when the node is told to stop.
-async fn stopped(mut shutdown: watch::Receiver<bool>) {
-    let _ = shutdown.wait_for(|stop| *stop).await;
-}
-
 /// Loads and checks the node directory's config.
 pub fn load_config(dir: &Path, overrides: &Overrides) -> Result<Config, ServerError> {
     let mut file = ConfigFile::load(dir)?;
@@ -116,6 +120,7 @@ pub fn load_config(dir: &Path, overrides: &Overrides) -> Result<Config, ServerEr
     if let Some(addr) = overrides.federation_listen {
         file.federation.listen = addr.to_string();
     }
+    file.federation.peers.extend(overrides.peers.iter().cloned());
     Ok(file.validate()?)
 }
 
@@ -155,8 +160,34 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     };
     let peer_tls = Arc::new(federation_tls_config(dir)?);
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
-    let federation_task = tokio::spawn(federation::serve(node.clone(), incoming, stopped(stop)));
-    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task] })
+    let federation_task = tokio::spawn(federation::serve(node.clone(), incoming, stop.clone()));
+    let links = spawn_links(dir, &config, &node, &stop)?;
+    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
+}
+
+/// One link task per configured peer, authenticating with the node's certificate.
+fn spawn_links(
+    dir: &Path,
+    config: &Config,
+    node: &Arc<Node>,
+    stop: &watch::Receiver<bool>,
+) -> Result<Vec<JoinHandle<()>>, ServerError> {
+    if config.peers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let keys = identity::load_node(dir)?;
+    let tls = tonic::transport::ClientTlsConfig::new()
+        .ca_certificate(tonic::transport::Certificate::from_pem(&keys.admission.federation.ca_cert))
+        .identity(tonic::transport::Identity::from_pem(&keys.admission.certificate, &keys.tls_key));
+    let links = config
+        .peers
+        .iter()
+        .map(|addr| {
+            let peer = link::PeerAddress { addr: addr.clone(), tls: tls.clone(), anti_entropy: config.anti_entropy };
+            tokio::spawn(link::run(node.clone(), peer, stop.clone()))
+        })
+        .collect();
+    Ok(links)
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {

@@ -10,7 +10,8 @@ use tonic::{Code, Status};
 pub fn to_status(error: NodeError) -> Status {
     let code = match &error {
         NodeError::Record(_) | NodeError::BatchTooLarge { .. } | NodeError::EmptyDraft => Code::InvalidArgument,
-        NodeError::NotAuthor { .. } => Code::PermissionDenied,
+        NodeError::NotAuthor { .. } | NodeError::TlpViolation { .. } => Code::PermissionDenied,
+        NodeError::Write(_) => Code::Unavailable,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::Store(StoreError::Locked(_)) => Code::Unavailable,
         NodeError::Store(_) => Code::Internal,

@@ -133,3 +133,93 @@ async fn a_peer_speaking_another_protocol_version_is_told_so() {
     assert!(status.message().contains("version"), "{}", status.message());
     node.stop().await;
 }
+
+/// An indicator draft with the given TLP.
+fn with_tlp(value: &str, tlp: cirfed::cir::Tlp) -> cirfed::proto::Draft {
+    let mut draft = common::indicator(value, 3);
+    draft.tlp = tlp.code();
+    draft
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn records_published_on_either_side_reach_the_other() {
+    let fed = TestFederation::new();
+    let mut b = TestNode::start(&fed.admit_node("b")).await;
+    let mut a = TestNode::start_with_peers(&fed.admit_node("a"), &[&b]).await;
+    a.publish_ok(common::indicator("from-a.example", 3)).await;
+    b.wait_for_matches("from-a.example", 1).await;
+    b.publish_ok(common::indicator("from-b.example", 3)).await;
+    a.wait_for_matches("from-b.example", 1).await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_line_green_floods_amber_stays_with_neighbours_and_red_stays_home() {
+    use cirfed::cir::Tlp;
+    let fed = TestFederation::new();
+    let c = TestNode::start(&fed.admit_node("c")).await;
+    let b = TestNode::start_with_peers(&fed.admit_node("b"), &[&c]).await;
+    let mut a = TestNode::start_with_peers(&fed.admit_node("a"), &[&b]).await;
+    a.publish_ok(with_tlp("amber.example", Tlp::Amber)).await;
+    a.publish_ok(with_tlp("red.example", Tlp::Red)).await;
+    a.publish_ok(with_tlp("green.example", Tlp::Green)).await;
+    c.wait_for_matches("green.example", 1).await;
+    b.wait_for_matches("amber.example", 1).await;
+    // A sends in order, so once GREEN is at C, AMBER and RED had their chance.
+    c.wait_for_matches("amber.example", 0).await;
+    b.wait_for_matches("red.example", 0).await;
+    c.wait_for_matches("red.example", 0).await;
+    a.wait_for_matches("red.example", 1).await;
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_that_was_down_catches_up_when_it_returns() {
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let b_dir = fed.admit_node("b");
+    let b = TestNode::start_with_peers(&b_dir, &[&a]).await;
+    a.publish_ok(common::indicator("before.example", 3)).await;
+    b.wait_for_matches("before.example", 1).await;
+    b.stop().await;
+    let drafts = (0..50).map(|n| common::indicator(&format!("missed{n}.example"), 2)).collect();
+    assert!(a.publish(drafts).await.iter().all(|o| o.error.is_empty()));
+    let b = TestNode::start_with_peers(&b_dir, &[&a]).await;
+    let expected = a.indicator_ids().await;
+    assert_eq!(expected.len(), 51);
+    common::wait_for("b to catch up", || {
+        let (client, expected) = (b.client.clone(), expected.clone());
+        async move { common::indicator_ids(client).await == expected }
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_partition_heals_to_identical_record_sets() {
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let b_dir = fed.admit_node("b");
+    let mut apart = TestNode::start(&b_dir).await;
+    for n in 0..10 {
+        a.publish_ok(common::indicator(&format!("a{n}.example"), 2)).await;
+        apart.publish_ok(common::indicator(&format!("b{n}.example"), 2)).await;
+    }
+    apart.stop().await;
+    let mut b = TestNode::start_with_peers(&b_dir, &[&a]).await;
+    common::wait_for("both halves to hold the same records", || {
+        let (a, b) = (a.client.clone(), b.client.clone());
+        async move {
+            let (a, b) = (common::indicator_ids(a).await, common::indicator_ids(b).await);
+            a.len() == 20 && a == b
+        }
+    })
+    .await;
+    assert_eq!(a.indicator_ids().await, b.indicator_ids().await);
+    a.stop().await;
+    b.stop().await;
+}

@@ -107,6 +107,9 @@ pub struct ServeArgs {
     /// Peer service address, overriding federation.listen (port 0 picks a free port).
     #[arg(long)]
     pub federation_listen: Option<SocketAddr>,
+    /// A peer to dial (host:port) besides federation.peers; repeat for several.
+    #[arg(long = "peer")]
+    pub peers: Vec<String>,
 }
 
 pub fn classify(args: ClassifyArgs, json: bool) -> anyhow::Result<ExitCode> {
@@ -183,7 +186,8 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let overrides = Overrides { api_listen: args.api_listen, federation_listen: args.federation_listen };
+    let overrides =
+        Overrides { api_listen: args.api_listen, federation_listen: args.federation_listen, peers: args.peers };
     let running = server::start(&args.dir, overrides)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;

@@ -1,23 +1,51 @@
-//! `cirfed.v1.Federation`: the handlers.
+//! `cirfed.v1.Federation`: the handlers. Each one names the caller from its
+//! client certificate first; records go through the node's one ingest pipeline.
 
-use super::peer::peer_identity;
-use super::{limits, PROTOCOL_VERSION};
-use crate::node::Node;
+use super::peer::{peer_identity, PeerIdentity};
+use super::reconcile::Responder;
+use super::{limits, MAX_PEER_BATCH_RECORDS, MAX_RECONCILE_ROUNDS, PROTOCOL_VERSION};
+use crate::node::{unix_now, Node, StoredEvent};
 use crate::proto::{self, federation_server};
+use crate::record::RecordId;
+use std::pin::Pin;
 use std::sync::Arc;
-use tonic::{Request, Response, Status};
+use tokio::sync::{broadcast, mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+/// Reply messages a stream may have in flight before it waits for the peer.
+const STREAM_BUFFER: usize = 16;
 
 /// The peer service over one node.
 #[derive(Clone)]
 pub struct FederationService {
     node: Arc<Node>,
+    /// Turns true when the node stops; ends live streams.
+    shutdown: watch::Receiver<bool>,
 }
 
 impl FederationService {
     /// A service over `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        FederationService { node }
+    pub fn new(node: Arc<Node>, shutdown: watch::Receiver<bool>) -> Self {
+        FederationService { node, shutdown }
     }
+
+    async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Node) -> T + Send + 'static) -> Result<T, Status> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || work(&node)).await.map_err(crate::status::interrupted)
+    }
+}
+
+type Replies<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+fn check_batch(count: usize) -> Result<(), Status> {
+    if count > MAX_PEER_BATCH_RECORDS {
+        return Err(Status::invalid_argument(format!(
+            "{count} records in one batch, over the limit of {MAX_PEER_BATCH_RECORDS}"
+        )));
+    }
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -39,4 +67,122 @@ impl federation_server::Federation for FederationService {
             limits: Some(limits()),
         }))
     }
+
+    type ReconcileStream = Replies<proto::ReconcileMessage>;
+
+    async fn reconcile(
+        &self,
+        request: Request<Streaming<proto::ReconcileMessage>>,
+    ) -> Result<Response<Self::ReconcileStream>, Status> {
+        let peer = peer_identity(&request)?;
+        let mut messages = request.into_inner();
+        let mut responder = self
+            .blocking(|node| Responder::new(node.shared_items()))
+            .await?
+            .map_err(|e| Status::internal(format!("cannot prepare reconciliation: {e}")))?;
+        let (replies, receiver) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(async move {
+            for _ in 0..MAX_RECONCILE_ROUNDS {
+                let reply = match messages.next().await {
+                    Some(Ok(message)) => responder
+                        .respond(&message.payload)
+                        .map(|payload| proto::ReconcileMessage { payload })
+                        .map_err(|e| Status::invalid_argument(format!("reconciliation message refused: {e}"))),
+                    Some(Err(status)) => Err(status),
+                    None => return,
+                };
+                let failed = reply.is_err();
+                if replies.send(reply).await.is_err() || failed {
+                    return;
+                }
+            }
+            tracing::warn!(peer = %peer.member_id, rounds = MAX_RECONCILE_ROUNDS, "reconciliation cut off");
+            let _ = replies.send(Err(Status::resource_exhausted("too many reconciliation rounds"))).await;
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+
+    async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::RecordBatch>, Status> {
+        let peer = peer_identity(&request)?;
+        let ids = request.into_inner().ids;
+        check_batch(ids.len())?;
+        let ids: Vec<RecordId> = ids.iter().filter_map(|id| RecordId::from_slice(id)).collect();
+        let envelopes = self
+            .blocking(move |node| node.fetch_for(&ids, &peer.member_id))
+            .await?
+            .map_err(crate::status::to_status)?;
+        Ok(Response::new(proto::RecordBatch { envelopes }))
+    }
+
+    async fn push(&self, request: Request<proto::RecordBatch>) -> Result<Response<proto::PushReply>, Status> {
+        let peer = peer_identity(&request)?;
+        let envelopes = request.into_inner().envelopes;
+        check_batch(envelopes.len())?;
+        let (accepted, refused) = self.blocking(move |node| ingest_from_peer(node, envelopes, &peer)).await?;
+        Ok(Response::new(proto::PushReply { accepted, refused }))
+    }
+
+    type SubscribeStream = Replies<proto::RecordBatch>;
+
+    async fn subscribe(
+        &self,
+        request: Request<proto::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let peer = peer_identity(&request)?;
+        let events = self.node.subscribe();
+        let own = self.node.own_key();
+        let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
+        tokio::spawn(forward_events(events, own, peer, batches, self.shutdown.clone()));
+        Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// Streams newly stored records that `peer` may receive until it goes away.
+/// A peer that falls behind the event buffer is cut off, and catches up by
+/// reconciliation when it reconnects.
+async fn forward_events(
+    mut events: broadcast::Receiver<Arc<StoredEvent>>,
+    own: [u8; 32],
+    peer: PeerIdentity,
+    batches: mpsc::Sender<Result<proto::RecordBatch, Status>>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let stopping = super::stopped(shutdown);
+    tokio::pin!(stopping);
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => event,
+            _ = &mut stopping => return,
+        };
+        let batch = match event {
+            Ok(event) if event.may_send(&own, &peer.member_id) => {
+                Ok(proto::RecordBatch { envelopes: vec![event.envelope.clone()] })
+            }
+            Ok(_) => continue,
+            Err(broadcast::error::RecvError::Lagged(missed)) => {
+                tracing::warn!(peer = %peer.member_id, missed, "peer fell behind the live stream");
+                Err(Status::resource_exhausted("fell behind the live stream: reconcile"))
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        let failed = batch.is_err();
+        if batches.send(batch).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Ingests what a peer sent; logs each refusal with its reason.
+pub(super) fn ingest_from_peer(node: &Node, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> (u32, u32) {
+    let (mut accepted, mut refused) = (0, 0);
+    for outcome in node.ingest_from(envelopes, unix_now(), Some(&peer.member_id)) {
+        match outcome {
+            Ok(_) => accepted += 1,
+            Err(error) => {
+                refused += 1;
+                tracing::warn!(peer = %peer.member_id, code = error.code(), reason = %error, "refused record from peer");
+            }
+        }
+    }
+    (accepted, refused)
 }

@@ -3,8 +3,10 @@
 //! read paths (get, list, lookup, status) the APIs serve.
 
 mod roster;
+mod sharing;
 
 pub use roster::Roster;
+pub use sharing::{item, shareable, Item, StoredEvent};
 
 use crate::cir::Tlp;
 use crate::config::PublishSection;
@@ -14,8 +16,9 @@ use crate::proto::{draft, record::Body, Draft, Envelope, Indicator, Record};
 use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
 
 /// Most drafts or envelopes in one publish or import request.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
@@ -44,6 +47,10 @@ pub enum NodeError {
     BatchTooLarge { count: usize, max: usize },
     #[error("draft has no body")]
     EmptyDraft,
+    #[error("store write failed: {0}")]
+    Write(String),
+    #[error("TLP:{tlp} record refused: {reason}")]
+    TlpViolation { tlp: Tlp, reason: String },
 }
 
 impl NodeError {
@@ -56,6 +63,8 @@ impl NodeError {
             NodeError::NotFound(_) => "not_found",
             NodeError::BatchTooLarge { .. } => "batch_too_large",
             NodeError::EmptyDraft => "empty_draft",
+            NodeError::Write(_) => "store",
+            NodeError::TlpViolation { .. } => "tlp_violation",
         }
     }
 }
@@ -174,7 +183,15 @@ pub struct Node {
     identity: NodeIdentity,
     publish: PublishSection,
     started_at: i64,
+    /// Records this node may send to its peers, for set reconciliation.
+    shared: RwLock<Vec<Item>>,
+    /// Newly stored records, for gossip to live peers.
+    events: broadcast::Sender<Arc<StoredEvent>>,
 }
+
+/// Stored-record events buffered for a slow peer; one that falls further
+/// behind catches up by reconciliation instead.
+pub const EVENT_BUFFER: usize = 8_192;
 
 /// Current unix time in seconds.
 pub fn unix_now() -> i64 {
@@ -197,6 +214,8 @@ impl Node {
             identity,
             publish,
             started_at: unix_now(),
+            shared: RwLock::new(Vec::new()),
+            events: broadcast::channel(EVENT_BUFFER).0,
         };
         node.rebuild()?;
         if let Some(Err(e)) = node.import(vec![card]).into_iter().next() {
@@ -251,7 +270,56 @@ impl Node {
                 engine.retract(&target);
             }
         }
+        drop(engine);
+        self.rebuild_shared()
+    }
+
+    /// The set of records this node may send, from every stored record.
+    fn rebuild_shared(&self) -> Result<(), NodeError> {
+        let own = self.own_key();
+        let mut shared = Vec::new();
+        for kind in RecordKind::ALL {
+            self.for_each_stored(kind, |stored, record| {
+                let tlp = Tlp::from_code(record.tlp).unwrap_or(Tlp::Red);
+                let author: [u8; 32] = record.author.as_slice().try_into().unwrap_or([0; 32]);
+                if shareable(tlp, &author, &own) {
+                    shared.push(item(record.created_at, &stored.id));
+                }
+            })?;
+        }
+        *self.shared.write().expect("shared lock") = shared;
         Ok(())
+    }
+
+    /// This node's signing key.
+    pub fn own_key(&self) -> [u8; 32] {
+        self.identity.signer.public_key().to_bytes()
+    }
+
+    /// The records this node may send to a peer, as reconciliation items.
+    pub fn shared_items(&self) -> Vec<Item> {
+        self.shared.read().expect("shared lock").clone()
+    }
+
+    /// Records stored from now on, as they are stored.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<StoredEvent>> {
+        self.events.subscribe()
+    }
+
+    /// The envelopes of `ids` that this node may send to `peer`.
+    pub fn fetch_for(&self, ids: &[RecordId], peer: &str) -> Result<Vec<Envelope>, NodeError> {
+        let own = self.own_key();
+        let mut envelopes = Vec::with_capacity(ids.len());
+        for stored in self.store.get_many(ids)? {
+            let record = decode_record(&stored)?;
+            let tlp = Tlp::from_code(record.tlp).unwrap_or(Tlp::Red);
+            let author: [u8; 32] = record.author.as_slice().try_into().unwrap_or([0; 32]);
+            let event = StoredEvent { id: stored.id, envelope: stored.envelope, tlp, author, source: None };
+            if event.may_send(&own, peer) {
+                envelopes.push(event.envelope);
+            }
+        }
+        Ok(envelopes)
     }
 
     fn for_each_record(&self, kind: RecordKind, mut visit: impl FnMut(&Record)) -> Result<(), NodeError> {
@@ -360,13 +428,26 @@ impl Node {
     }
 
     /// The one ingest pipeline: validate (in parallel), check against what is
-    /// stored, store durably, then update the roster and the match engine.
+    /// stored, store durably, then update the roster, the match engine and
+    /// the shared set, and tell live peers.
     pub fn ingest(&self, envelopes: Vec<Envelope>, now: i64) -> Vec<Result<Inserted, NodeError>> {
+        self.ingest_from(envelopes, now, None)
+    }
+
+    /// [`Node::ingest`] for records received from `source` (a peer's member
+    /// id), which must also respect TLP: a peer never sends RED, and sends
+    /// AMBER only of its own.
+    pub fn ingest_from(
+        &self,
+        envelopes: Vec<Envelope>,
+        now: i64,
+        source: Option<&str>,
+    ) -> Vec<Result<Inserted, NodeError>> {
         let mut validated = self.validate(envelopes.clone(), now);
         // A card in this batch may vouch for records that came before it.
         let has_card = validated.iter().any(|v| matches!(v, Ok(v) if v.kind == RecordKind::MemberCard));
         if has_card {
-            self.apply_membership(&validated);
+            self.apply_membership(validated.iter().flatten());
             for (slot, envelope) in validated.iter_mut().zip(envelopes) {
                 if matches!(slot, Err(RecordError::UnknownMember { .. } | RecordError::MemberNotValid { .. })) {
                     *slot = record::validate_envelope(envelope, &*self.roster.read().expect("roster lock"), now);
@@ -376,7 +457,11 @@ impl Node {
         let mut outcomes: Vec<Result<Inserted, NodeError>> = Vec::with_capacity(validated.len());
         let mut accepted = Vec::new();
         for result in validated {
-            match result.map_err(NodeError::from).and_then(|v| self.check_against_store(&v).map(|_| v)) {
+            let checked = result
+                .map_err(NodeError::from)
+                .and_then(|v| self.check_source(&v, source).map(|_| v))
+                .and_then(|v| self.check_against_store(&v).map(|_| v));
+            match checked {
                 Ok(verified) => {
                     outcomes.push(Ok(Inserted { id: verified.id, seq: 0, created: false }));
                     accepted.push(verified);
@@ -388,20 +473,10 @@ impl Node {
             Ok(inserted) => inserted,
             Err(e) => {
                 let reason = e.to_string();
-                return outcomes
-                    .into_iter()
-                    .map(|o| {
-                        o.and_then(|_| {
-                            Err(NodeError::Store(StoreError::BadRecord {
-                                id: RecordId([0; 32]),
-                                reason: reason.clone(),
-                            }))
-                        })
-                    })
-                    .collect();
+                return outcomes.into_iter().map(|o| o.and_then(|_| Err(NodeError::Write(reason.clone())))).collect();
             }
         };
-        self.apply(&accepted, &inserted);
+        self.apply(&accepted, &inserted, source);
         let mut inserted = inserted.into_iter();
         outcomes.into_iter().map(|o| o.map(|_| inserted.next().expect("one per accepted"))).collect()
     }
@@ -410,6 +485,26 @@ impl Node {
         let roster = self.roster.read().expect("roster lock");
         let roster = &*roster;
         in_parallel(envelopes, |chunk| record::validate_batch(chunk, roster, now))
+    }
+
+    /// TLP as a receiver enforces it: what a peer must never have sent.
+    fn check_source(&self, verified: &Verified, source: Option<&str>) -> Result<(), NodeError> {
+        let Some(peer) = source else { return Ok(()) };
+        match verified.tlp {
+            Tlp::Red => Err(NodeError::TlpViolation { tlp: Tlp::Red, reason: "RED never leaves its node".into() }),
+            Tlp::Amber | Tlp::AmberStrict => {
+                let author = self.membership(&verified.author).map(|m| m.member_id);
+                if author.as_deref() == Some(peer) {
+                    Ok(())
+                } else {
+                    Err(NodeError::TlpViolation {
+                        tlp: verified.tlp,
+                        reason: format!("relayed by {peer}, not sent by its author"),
+                    })
+                }
+            }
+            Tlp::Clear | Tlp::Green => Ok(()),
+        }
     }
 
     /// Checks that need the store: who may retract or supersede what.
@@ -428,9 +523,9 @@ impl Node {
         Ok(())
     }
 
-    fn apply_membership(&self, validated: &[Result<Verified, RecordError>]) {
+    fn apply_membership<'a>(&self, records: impl Iterator<Item = &'a Verified>) {
         let mut roster = self.roster.write().expect("roster lock");
-        for verified in validated.iter().flatten() {
+        for verified in records {
             match verified.body() {
                 Body::MemberCard(card) => roster.add_card(card),
                 Body::MemberRevocation(revocation) => roster.revoke(revocation),
@@ -440,15 +535,12 @@ impl Node {
     }
 
     /// Effects of newly stored records on the roster and the engine.
-    fn apply(&self, accepted: &[Verified], inserted: &[Inserted]) {
+    fn apply(&self, accepted: &[Verified], inserted: &[Inserted], source: Option<&str>) {
         let created: Vec<&Verified> =
             accepted.iter().zip(inserted).filter(|(_, i)| i.created).map(|(v, _)| v).collect();
-        if created.iter().any(|v| matches!(v.kind, RecordKind::MemberCard | RecordKind::MemberRevocation)) {
-            let owned: Vec<Result<Verified, RecordError>> = created.iter().map(|v| Ok((*v).clone())).collect();
-            self.apply_membership(&owned);
-        }
+        self.apply_membership(created.iter().copied());
         let mut engine = self.engine.write().expect("engine lock");
-        for verified in created {
+        for verified in &created {
             match verified.body() {
                 Body::Indicator(indicator) => self.apply_indicator(&mut engine, verified, indicator),
                 Body::Retraction(r) => {
@@ -456,6 +548,29 @@ impl Node {
                 }
                 _ => {}
             }
+        }
+        drop(engine);
+        self.announce(&created, source);
+    }
+
+    /// Adds newly stored records to the shared set and tells live peers.
+    fn announce(&self, created: &[&Verified], source: Option<&str>) {
+        let own = self.own_key();
+        let mut shared = self.shared.write().expect("shared lock");
+        for verified in created.iter().filter(|v| shareable(v.tlp, &v.author, &own)) {
+            shared.push(item(verified.record.created_at, &verified.id));
+        }
+        drop(shared);
+        for verified in created {
+            let event = StoredEvent {
+                id: verified.id,
+                envelope: verified.envelope.clone(),
+                tlp: verified.tlp,
+                author: verified.author,
+                source: source.map(str::to_string),
+            };
+            // No live peer is not an error: reconciliation catches them up.
+            let _ = self.events.send(Arc::new(event));
         }
     }
 

@@ -8,6 +8,7 @@ use cirfed::proto::{self, draft, node_client::NodeClient, record::Body, Draft, E
 use cirfed::record::{RecordId, Signer, RECORD_VERSION};
 use cirfed::server::{self, Overrides, RunningNode};
 use ed25519_dalek::SigningKey;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -60,7 +61,13 @@ pub struct TestNode {
 
 impl TestNode {
     pub async fn start(dir: &Path) -> TestNode {
-        let overrides = Overrides::loopback();
+        Self::start_with_peers(dir, &[]).await
+    }
+
+    /// Starts a node that dials `peers` (peer service addresses).
+    pub async fn start_with_peers(dir: &Path, peers: &[&TestNode]) -> TestNode {
+        let mut overrides = Overrides::loopback();
+        overrides.peers = peers.iter().map(|p| p.running.federation_addr.to_string()).collect();
         let running = server::start(dir, overrides).await.expect("node starts");
         let client = NodeClient::connect(format!("http://{}", running.api_addr)).await.expect("client connects");
         TestNode { dir: dir.to_path_buf(), running, client }
@@ -101,6 +108,26 @@ impl TestNode {
     pub async fn matches(&mut self, value: &str) -> Vec<Vec<u8>> {
         let reply = self.lookup(&[value]).await;
         reply.results.into_iter().flat_map(|r| r.matches).map(|m| m.record_id).collect()
+    }
+
+    /// Ids of every stored indicator, retracted and expired ones included.
+    pub async fn indicator_ids(&mut self) -> BTreeSet<Vec<u8>> {
+        indicator_ids(self.client.clone()).await
+    }
+
+    /// Waits until `value` matches exactly `count` indicators here.
+    pub async fn wait_for_matches(&self, value: &str, count: usize) {
+        let what = format!("{value} to match {count} indicator(s)");
+        wait_for(&what, || {
+            let mut client = self.client.clone();
+            let value = value.to_string();
+            async move {
+                let request = proto::LookupRequest { values: vec![value], r#type: 0, details: false };
+                let reply = client.lookup(request).await.expect("lookup rpc").into_inner();
+                reply.results.iter().map(|r| r.matches.len()).sum::<usize>() == count
+            }
+        })
+        .await;
     }
 
     pub async fn status(&mut self) -> proto::StatusReply {
@@ -215,4 +242,24 @@ pub fn serve(node: &Path) -> Server {
     let _ = child.kill();
     let _ = child.wait();
     panic!("serve did not write {}", addr_file.display());
+}
+
+/// Ids of every indicator a node stores, retracted and expired ones included.
+pub async fn indicator_ids(mut client: NodeClient<Channel>) -> BTreeSet<Vec<u8>> {
+    let mut ids = BTreeSet::new();
+    let mut after = 0;
+    loop {
+        let request = proto::ListRequest {
+            kind: proto::RecordKind::Indicator as i32,
+            after,
+            limit: 1000,
+            include_inactive: true,
+        };
+        let page = client.list(request).await.expect("list rpc").into_inner();
+        ids.extend(page.records.into_iter().map(|r| r.id));
+        if page.next == 0 {
+            return ids;
+        }
+        after = page.next;
+    }
 }
