@@ -59,7 +59,9 @@ pub enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    cli::init_tracing();
+    // The demo narrates on stdout; its nodes' logs would only interleave.
+    let logs = if matches!(cli.command, Command::Demo(_)) { "error" } else { "warn,cirfed=info" };
+    cli::init_tracing(logs);
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {

@@ -307,3 +307,13 @@ fn a_misp_event_publishes_its_attributes_and_matches_on_lookup() {
     let found = json(&["--json", "lookup", &first, "--api", &server.addr]);
     assert_eq!(found["matched"], true, "{found}");
 }
+
+#[test]
+fn the_demo_runs_a_three_node_federation_and_cleans_up() {
+    let out = ok(&["demo"]);
+    assert!(out.contains("reached C through B"), "{out}");
+    assert!(out.contains("C stopped matching login.evil-cloud.example"), "{out}");
+    assert!(out.contains("after B came back"), "{out}");
+    let files = out.lines().next().unwrap().rsplit_once("files in ").unwrap().1.trim_end_matches(')').to_string();
+    assert!(!Path::new(&files).exists(), "the demo removes {files}");
+}

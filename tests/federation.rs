@@ -223,3 +223,103 @@ async fn a_partition_heals_to_identical_record_sets() {
     a.stop().await;
     b.stop().await;
 }
+
+/// A signed record of `member` with the given TLP and body.
+fn signed(
+    member: &cirfed::record::Signer,
+    tlp: cirfed::cir::Tlp,
+    body: cirfed::proto::record::Body,
+) -> cirfed::proto::Envelope {
+    let record =
+        cirfed::proto::Record { version: 1, author: vec![], created_at: unix_now(), tlp: tlp.code(), body: Some(body) };
+    member.seal(record).1
+}
+
+fn domain_indicator(value: &str) -> cirfed::proto::record::Body {
+    cirfed::proto::record::Body::Indicator(cirfed::proto::Indicator {
+        r#type: i32::from(cirfed::normalize::ObservableType::Domain.code()),
+        value: value.into(),
+        cir_level: 3,
+        confidence: 50,
+        valid_until: unix_now() + 86_400,
+        ..Default::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misbehaving_peer_is_refused_record_by_record_while_honest_records_flow() {
+    use cirfed::cir::{Role, Tlp};
+    use cirfed::proto::{Envelope, Lesson, RecordBatch};
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let b_signer = cirfed::record::Signer::new(b.signing.clone());
+    let now = unix_now();
+    let (d_signer, d_card) = fed.member(&[Role::Publish], now - 86_400, now + 86_400);
+    let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
+
+    let honest = signed(&b_signer, Tlp::Green, domain_indicator("honest.example"));
+    let mut forged = signed(&b_signer, Tlp::Green, domain_indicator("forged.example"));
+    forged.signature[3] ^= 0x10;
+    let garbage = Envelope { record: vec![0xff; 40], signature: vec![0; 64] };
+    let big = Lesson {
+        title: "big".into(),
+        cir_level: 2,
+        summary: "x".repeat(cirfed::record::MAX_RECORD_BYTES),
+        ..Default::default()
+    };
+    let oversized = signed(&b_signer, Tlp::Green, cirfed::proto::record::Body::Lesson(big));
+    let red = signed(&b_signer, Tlp::Red, domain_indicator("red.example"));
+    let relayed_amber = signed(&d_signer, Tlp::Amber, domain_indicator("someone-elses-amber.example"));
+    let batch = vec![
+        b.admission.card_envelope().unwrap(),
+        d_card,
+        honest.clone(),
+        forged,
+        garbage,
+        oversized,
+        red,
+        relayed_amber,
+    ];
+    let reply = peer.push(RecordBatch { envelopes: batch }).await.unwrap().into_inner();
+    assert_eq!((reply.accepted, reply.refused), (3, 5), "two cards and the honest record");
+
+    let records = a.status().await.records;
+    let replay = peer.push(RecordBatch { envelopes: vec![honest] }).await.unwrap().into_inner();
+    assert_eq!(replay.refused, 0, "a replay is a no-op, not an error");
+    assert_eq!(a.status().await.records, records, "and stores nothing twice");
+    for refused in ["forged.example", "red.example", "someone-elses-amber.example"] {
+        assert!(a.matches(refused).await.is_empty(), "{refused} must not be stored");
+    }
+    assert_eq!(a.matches("honest.example").await.len(), 1);
+
+    let more = signed(&b_signer, Tlp::Green, domain_indicator("still-flowing.example"));
+    assert_eq!(peer.push(RecordBatch { envelopes: vec![more] }).await.unwrap().into_inner().accepted, 1);
+    assert_eq!(a.matches("still-flowing.example").await.len(), 1);
+
+    let too_many = vec![Envelope::default(); cirfed::federation::MAX_PEER_BATCH_RECORDS + 1];
+    let status = peer.push(RecordBatch { envelopes: too_many }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn in_a_ring_of_four_a_record_published_anywhere_is_found_everywhere() {
+    let fed = TestFederation::new();
+    let a = TestNode::start(&fed.admit_node("a")).await;
+    let b = TestNode::start_with_peers(&fed.admit_node("b"), &[&a]).await;
+    let mut c = TestNode::start_with_peers(&fed.admit_node("c"), &[&b]).await;
+    let d = TestNode::start_with_peers(&fed.admit_node("d"), &[&c, &a]).await;
+    c.publish_ok(common::indicator("from-c.example", 3)).await;
+    for node in [&a, &b, &d] {
+        node.wait_for_matches("from-c.example", 1).await;
+    }
+    let mut a = a;
+    a.publish_ok(common::indicator("from-a.example", 3)).await;
+    for node in [&b, &c, &d] {
+        node.wait_for_matches("from-a.example", 1).await;
+    }
+    for node in [a, b, c, d] {
+        node.stop().await;
+    }
+}

@@ -1,6 +1,8 @@
-//! `cirfed demo`: a narrated tour on loopback with generated keys: the
-//! operator admits a CSP, its node publishes indicators and a lesson, an
-//! analyst looks observables up, a retraction takes effect. Cleans up after itself.
+//! `cirfed demo`: a narrated federation of three nodes in a line on loopback,
+//! with generated keys: the operator admits three CSPs; A publishes
+//! indicators and a lesson; C finds them through B; A retracts one and C stops
+//! matching; B goes down, A publishes more, B returns and catches up.
+//! Cleans up after itself.
 
 use super::client::status_error;
 use cirfed::cir::{Category, Role, Tlp};
@@ -10,12 +12,18 @@ use cirfed::normalize::ObservableType;
 use cirfed::proto::{
     self, draft, node_client::NodeClient, Draft, Indicator, Lesson, LookupRequest, PhaseAction, PublishRequest,
 };
-use cirfed::server::{self, Overrides};
+use cirfed::server::{self, Overrides, RunningNode};
 use clap::Args;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tonic::transport::Channel;
+
+/// How long the demo waits for a record to cross the federation.
+const DEMO_DEADLINE: Duration = Duration::from_secs(60);
+/// How often it looks.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
 
 /// `cirfed demo`
 #[derive(Args)]
@@ -104,30 +112,39 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let temp = tempfile::TempDir::with_prefix("cirfed-demo-")?;
     let root = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
     let say = Narrator { started: Instant::now() };
-    println!("cirfed demo: one federation, one CSP node, on loopback (files in {})", root.display());
+    println!("cirfed demo: three CSP nodes in a line, A - B - C, on loopback (files in {})", root.display());
 
-    say.step("The federation operator creates the federation: an X.509 CA for transport and an ed25519 authority for content.");
+    say.step("The operator creates the federation: an X.509 CA for transport and an ed25519 authority for content.");
     let federation = Federation::init(&root.join("operator"), "demo-federation", true)?;
     say.detail(format!("authority key {}", &federation.file().authority_key[..16]));
 
-    say.step("CSP A creates its node: a signing key, a TLS key and a join request. The request carries no secret.");
-    let node_dir = root.join("csp-a");
-    let request = identity::init_node(&node_dir, "CSP A", &["localhost".into(), "127.0.0.1".into()], true)?;
+    say.step("Three CSPs create their nodes and ask to join; the operator admits each under a pseudonym.");
+    let mut dirs = Vec::new();
+    for (name, dir) in [("CSP A", "csp-a"), ("CSP B", "csp-b"), ("CSP C", "csp-c")] {
+        let dir = root.join(dir);
+        let request = identity::init_node(&dir, name, &["localhost".into(), "127.0.0.1".into()], true)?;
+        let admission = federation.admit(&request, &[Role::Publish, Role::Read], 30, unix_now())?;
+        identity::join_node(&dir, &admission, true)?;
+        say.detail(format!("{name} is member {}: peers never see the name", admission.member_id));
+        dirs.push(dir);
+    }
 
-    say.step("The operator admits CSP A: a TLS certificate and a member card under a pseudonym. Peers never see the name 'CSP A'.");
-    let admission = federation.admit(&request, &[Role::Publish, Role::Read], 30, unix_now())?;
-    identity::join_node(&node_dir, &admission, true)?;
-    say.detail(format!("CSP A is member {}", admission.member_id));
+    say.step("The nodes start: C, then B dialing C, then A dialing B. Peers authenticate each other with mutual TLS.");
+    let c = start(&dirs[2], None, &[]).await?;
+    let b = start(&dirs[1], None, &[&c]).await?;
+    let a = start(&dirs[0], None, &[&b]).await?;
+    for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        say.detail(format!("{name}: local API {}, peer service {}", node.api_addr, node.federation_addr));
+    }
+    let mut at_a = client(&a).await?;
+    let mut at_c = client(&c).await?;
 
-    say.step("CSP A starts its node: RocksDB feed, match engine, local API on loopback.");
-    let running = server::start(&node_dir, Overrides::loopback()).await?;
-    say.detail(format!("local API on {}", running.api_addr));
-    let mut client = NodeClient::connect(format!("http://{}", running.api_addr)).await?;
-
-    let ids = publish_feed(&say, &mut client).await?;
+    let ids = publish_feed(&say, &mut at_a).await?;
+    let took = wait_until(&mut at_c, "203.0.113.77", true).await?;
+    say.step(&format!("The indicators reached C through B in {took} ms. C's analyst looks observables up:"));
     look_up(
         &say,
-        &mut client,
+        &mut at_c,
         &[
             "203.0.113.77",
             "login.evil-cloud.example",
@@ -138,18 +155,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     )
     .await?;
 
-    say.step("A duplicate publish is a no-op: same bytes, same id.");
-    let again = client
-        .publish(PublishRequest {
-            drafts: vec![indicator_draft(ObservableType::Cidr, "203.0.113.0/24", 4, "crypto-mining pool proxies")],
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let outcome = &again.outcomes[0];
-    say.detail(format!("id {} created={}", &hex::encode(&outcome.id)[..16], outcome.created));
-
-    say.step("CSP A retracts the domain indicator (a false positive, say); lookups stop matching it.");
+    say.step("A retracts the domain indicator (a false positive, say); the retraction travels the same way.");
     let retraction = Draft {
         tlp: Tlp::Green.code(),
         body: Some(draft::Body::Retraction(proto::Retraction {
@@ -157,19 +163,71 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             reason: "false positive".into(),
         })),
     };
-    client.publish(PublishRequest { drafts: vec![retraction] }).await.map_err(status_error)?;
-    look_up(&say, &mut client, &["login.evil-cloud.example"]).await?;
+    at_a.publish(PublishRequest { drafts: vec![retraction] }).await.map_err(status_error)?;
+    let took = wait_until(&mut at_c, "login.evil-cloud.example", false).await?;
+    say.detail(format!("C stopped matching login.evil-cloud.example after {took} ms"));
 
-    let status = client.status(proto::StatusRequest {}).await.map_err(status_error)?.into_inner();
-    say.step(
-        format!("Node status: {} records, {} active indicators.", status.records, status.active_indicators).as_str(),
-    );
-    running.stop().await?;
-    say.step("Done. Federation between nodes (propagation, catch-up) comes with the peer service.");
+    say.step("B goes down. A publishes three more indicators while B is away.");
+    let b_address = b.federation_addr;
+    b.stop().await?;
+    let missed = [
+        (ObservableType::Cidr, "192.0.2.0/24"),
+        (ObservableType::Ipv4, "198.51.100.23"),
+        (ObservableType::Domain, "c2.evil-cloud.example"),
+    ];
+    let drafts = missed.iter().map(|(kind, value)| indicator_draft(*kind, value, 4, "seen while B was down")).collect();
+    at_a.publish(PublishRequest { drafts }).await.map_err(status_error)?;
+
+    say.step("B returns on the same address. A redials it (with backoff), the two reconcile, and B passes the records on to C.");
+    let b = start(&dirs[1], Some(b_address), &[&c]).await?;
+    let took = wait_until(&mut at_c, "c2.evil-cloud.example", true).await?;
+    say.detail(format!(
+        "C matches c2.evil-cloud.example {took} ms after B came back: nothing lost, no full re-download"
+    ));
+
+    for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
+        let status = client(node).await?.status(proto::StatusRequest {}).await.map_err(status_error)?.into_inner();
+        say.detail(format!("{name}: {} records, {} active indicators", status.records, status.active_indicators));
+    }
+    for node in [a, b, c] {
+        node.stop().await?;
+    }
+    say.step("Done. Every record was signed by its author, validated by every node, and routed by its TLP.");
     if args.keep.is_none() {
         drop(temp);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Starts a demo node on loopback, dialing `peers`.
+async fn start(
+    dir: &Path,
+    federation_listen: Option<SocketAddr>,
+    peers: &[&RunningNode],
+) -> anyhow::Result<RunningNode> {
+    let mut overrides = Overrides::loopback();
+    overrides.federation_listen = federation_listen.or(overrides.federation_listen);
+    overrides.peers = peers.iter().map(|p| p.federation_addr.to_string()).collect();
+    Ok(server::start(dir, overrides).await?)
+}
+
+async fn client(node: &RunningNode) -> anyhow::Result<NodeClient<Channel>> {
+    Ok(NodeClient::connect(format!("http://{}", node.api_addr)).await?)
+}
+
+/// Polls until `value` matches (or stops matching) at a node; returns the
+/// milliseconds it took.
+async fn wait_until(client: &mut NodeClient<Channel>, value: &str, matched: bool) -> anyhow::Result<u128> {
+    let started = Instant::now();
+    while started.elapsed() < DEMO_DEADLINE {
+        let request = LookupRequest { values: vec![value.to_string()], r#type: 0, details: false };
+        let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
+        if reply.results.iter().any(|r| !r.matches.is_empty()) == matched {
+            return Ok(started.elapsed().as_millis());
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    anyhow::bail!("{value} did not {} within {DEMO_DEADLINE:?}", if matched { "arrive" } else { "stop matching" })
 }
 
 async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyhow::Result<Vec<Vec<u8>>> {
@@ -202,7 +260,7 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
 }
 
 async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&str]) -> anyhow::Result<()> {
-    say.step("A SOC analyst looks observables up (normalised first: case, default port, fragment).");
+    say.detail("(values are normalised first: case, default port, fragment)");
     let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
     let started = Instant::now();
     let reply = client

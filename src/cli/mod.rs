@@ -11,9 +11,9 @@ pub mod read;
 use crate::{Cli, Command};
 use std::process::ExitCode;
 
-/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings, and info from cirfed).
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,cirfed=info".into());
+/// Logs go to stderr, filtered by `RUST_LOG`, else by `default`.
+pub fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default.into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 
