@@ -2,7 +2,7 @@
 //! opens the store, builds the node and serves the local API and the peer service.
 
 use crate::config::{Config, ConfigError, ConfigFile};
-use crate::federation::{self, link, stopped};
+use crate::federation::{self, link, stopped, PeerScores};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -160,8 +160,9 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     };
     let peer_tls = Arc::new(federation_tls_config(dir)?);
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
-    let federation_task = tokio::spawn(federation::serve(node.clone(), incoming, stop.clone()));
-    let links = spawn_links(dir, &config, &node, &stop)?;
+    let scores = Arc::new(PeerScores::default());
+    let federation_task = tokio::spawn(federation::serve(node.clone(), scores.clone(), incoming, stop.clone()));
+    let links = spawn_links(dir, &config, &node, &scores, &stop)?;
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
 }
 
@@ -170,6 +171,7 @@ fn spawn_links(
     dir: &Path,
     config: &Config,
     node: &Arc<Node>,
+    scores: &Arc<PeerScores>,
     stop: &watch::Receiver<bool>,
 ) -> Result<Vec<JoinHandle<()>>, ServerError> {
     if config.peers.is_empty() {
@@ -184,7 +186,7 @@ fn spawn_links(
         .iter()
         .map(|addr| {
             let peer = link::PeerAddress { addr: addr.clone(), tls: tls.clone(), anti_entropy: config.anti_entropy };
-            tokio::spawn(link::run(node.clone(), peer, stop.clone()))
+            tokio::spawn(link::run(node.clone(), peer, scores.clone(), stop.clone()))
         })
         .collect();
     Ok(links)

@@ -323,3 +323,23 @@ async fn in_a_ring_of_four_a_record_published_anywhere_is_found_everywhere() {
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_past_the_misbehaviour_threshold_is_cut_off_and_others_are_not() {
+    use cirfed::federation::scoring::MISBEHAVIOUR_THRESHOLD;
+    use cirfed::proto::{Envelope, RecordBatch};
+    let fed = TestFederation::new();
+    let a = TestNode::start(&fed.admit_node("a")).await;
+    let bad = cirfed::identity::load_node(&fed.admit_node("bad")).unwrap();
+    let good = cirfed::identity::load_node(&fed.admit_node("good")).unwrap();
+    let mut peer = peer_client(&a, &ca_pem(&fed), Some((&bad.admission.certificate, &bad.tls_key))).await.unwrap();
+    let garbage = vec![Envelope { record: vec![0xff; 8], signature: vec![0; 64] }; MISBEHAVIOUR_THRESHOLD as usize];
+    let reply = peer.push(RecordBatch { envelopes: garbage }).await.unwrap().into_inner();
+    assert_eq!(reply.refused, MISBEHAVIOUR_THRESHOLD);
+    let status = peer.hello(HelloRequest { protocol_version: PROTOCOL_VERSION, limits: None }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied);
+    assert!(status.message().contains("cut off"), "{}", status.message());
+    let named = hello(&a, &ca_pem(&fed), Some((&good.admission.certificate, &good.tls_key))).await.unwrap();
+    assert_eq!(named, good.admission.member_id, "other peers are still served");
+    a.stop().await;
+}

@@ -6,6 +6,7 @@
 
 use super::peer::PeerIdentity;
 use super::reconcile::{Initiator, ReconcileError};
+use super::scoring::PeerScores;
 use super::service::ingest_from_peer;
 use super::{MAX_PEER_BATCH_RECORDS, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 use crate::node::Node;
@@ -39,6 +40,8 @@ pub enum LinkError {
     Closed(&'static str),
     #[error("node work interrupted: {0}")]
     Interrupted(String),
+    #[error("peer {0} is cut off for sending invalid records")]
+    CutOff(String),
 }
 
 /// How to reach one peer.
@@ -53,11 +56,11 @@ pub struct PeerAddress {
 }
 
 /// Keeps a link to `peer` until `shutdown` turns true.
-pub async fn run(node: Arc<Node>, peer: PeerAddress, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(node: Arc<Node>, peer: PeerAddress, scores: Arc<PeerScores>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = BACKOFF_MIN;
     loop {
         let session = tokio::select! {
-            result = session(&node, &peer) => result,
+            result = session(&node, &peer, &scores) => result,
             _ = shutdown.wait_for(|stop| *stop) => return,
         };
         match session {
@@ -86,42 +89,53 @@ async fn connect(peer: &PeerAddress) -> Result<FederationClient<Channel>, LinkEr
 }
 
 /// One session: returns when the peer goes away or misbehaves.
-async fn session(node: &Arc<Node>, peer: &PeerAddress) -> Result<(), LinkError> {
+async fn session(node: &Arc<Node>, peer: &PeerAddress, scores: &Arc<PeerScores>) -> Result<(), LinkError> {
     let mut client = connect(peer).await?;
     let hello =
         client.hello(proto::HelloRequest { protocol_version: PROTOCOL_VERSION, limits: Some(super::limits()) }).await?;
     let remote = PeerIdentity { member_id: hello.into_inner().member_id };
+    if scores.banned_until(&remote.member_id).is_some() {
+        return Err(LinkError::CutOff(remote.member_id));
+    }
     tracing::info!(peer = %remote.member_id, addr = %peer.addr, "peer session open");
     // Subscribe on both sides before reconciling, so nothing stored meanwhile is missed.
     let mut inbound = client.subscribe(proto::SubscribeRequest {}).await?.into_inner();
     let mut outbound = node.subscribe();
-    anti_entropy(node, &mut client, &remote).await?;
+    anti_entropy(node, scores, &mut client, &remote).await?;
     let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + peer.anti_entropy, peer.anti_entropy);
     let own = node.own_key();
     loop {
         tokio::select! {
             batch = inbound.message() => {
                 let batch = batch?.ok_or(LinkError::Closed("live"))?;
-                ingest(node, batch.envelopes, &remote).await?;
+                ingest(node, scores, batch.envelopes, &remote).await?;
             }
             event = outbound.recv() => match event {
                 Ok(event) if event.may_send(&own, &remote.member_id) => {
                     client.push(proto::RecordBatch { envelopes: vec![event.envelope.clone()] }).await?;
                 }
                 Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => anti_entropy(node, &mut client, &remote).await?,
+                Err(broadcast::error::RecvError::Lagged(_)) => anti_entropy(node, scores, &mut client, &remote).await?,
                 Err(broadcast::error::RecvError::Closed) => return Ok(()),
             },
-            _ = interval.tick() => anti_entropy(node, &mut client, &remote).await?,
+            _ = interval.tick() => anti_entropy(node, scores, &mut client, &remote).await?,
         }
     }
 }
 
-async fn ingest(node: &Arc<Node>, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> Result<(), LinkError> {
-    let (node, peer) = (node.clone(), peer.clone());
-    tokio::task::spawn_blocking(move || ingest_from_peer(&node, envelopes, &peer))
+async fn ingest(
+    node: &Arc<Node>,
+    scores: &Arc<PeerScores>,
+    envelopes: Vec<proto::Envelope>,
+    peer: &PeerIdentity,
+) -> Result<(), LinkError> {
+    let (node, shared_scores, remote) = (node.clone(), scores.clone(), peer.clone());
+    tokio::task::spawn_blocking(move || ingest_from_peer(&node, &shared_scores, envelopes, &remote))
         .await
         .map_err(|e| LinkError::Interrupted(e.to_string()))?;
+    if scores.banned_until(&peer.member_id).is_some() {
+        return Err(LinkError::CutOff(peer.member_id.clone()));
+    }
     Ok(())
 }
 
@@ -129,6 +143,7 @@ async fn ingest(node: &Arc<Node>, envelopes: Vec<proto::Envelope>, peer: &PeerId
 /// pushes what the peer lacks.
 async fn anti_entropy(
     node: &Arc<Node>,
+    scores: &Arc<PeerScores>,
     client: &mut FederationClient<Channel>,
     peer: &PeerIdentity,
 ) -> Result<(), LinkError> {
@@ -154,7 +169,7 @@ async fn anti_entropy(
     for ids in need.chunks(MAX_PEER_BATCH_RECORDS) {
         let ids = ids.iter().map(|id| id.0.to_vec()).collect();
         let batch = client.fetch(proto::FetchRequest { ids }).await?.into_inner();
-        ingest(node, batch.envelopes, peer).await?;
+        ingest(node, scores, batch.envelopes, peer).await?;
     }
     for ids in initiator.have().chunks(MAX_PEER_BATCH_RECORDS) {
         let ids: Vec<RecordId> = ids.iter().map(|id| RecordId(*id)).collect();

@@ -5,8 +5,10 @@
 pub mod link; // dialing a peer: hello, reconcile, fetch/push, then live both ways
 pub mod peer; // who is on the other end: the member id in the client certificate
 pub mod reconcile; // negentropy range-based set reconciliation, transport-free
+pub mod scoring; // invalid records count against a peer; past a threshold, a cool-down
 mod service; // cirfed.v1.Federation handlers
 
+pub use scoring::PeerScores;
 pub use service::FederationService;
 
 use crate::node::Node;
@@ -33,8 +35,12 @@ pub fn limits() -> Limits {
 
 /// The tonic service for a node, with our message limits. Live streams end
 /// when `shutdown` turns true, so a stopping node does not wait on its peers.
-pub fn federation_server(node: Arc<Node>, shutdown: watch::Receiver<bool>) -> FederationServer<FederationService> {
-    FederationServer::new(FederationService::new(node, shutdown))
+pub fn federation_server(
+    node: Arc<Node>,
+    scores: Arc<PeerScores>,
+    shutdown: watch::Receiver<bool>,
+) -> FederationServer<FederationService> {
+    FederationServer::new(FederationService::new(node, scores, shutdown))
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
 }
@@ -43,6 +49,7 @@ pub fn federation_server(node: Arc<Node>, shutdown: watch::Receiver<bool>) -> Fe
 /// `shutdown` turns true.
 pub async fn serve<IO>(
     node: Arc<Node>,
+    scores: Arc<PeerScores>,
     incoming: impl tokio_stream::Stream<Item = Result<IO, std::io::Error>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error>
@@ -50,7 +57,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
 {
     tonic::transport::Server::builder()
-        .add_service(federation_server(node, shutdown.clone()))
+        .add_service(federation_server(node, scores, shutdown.clone()))
         .serve_with_incoming_shutdown(incoming, stopped(shutdown))
         .await
 }

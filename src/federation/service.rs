@@ -3,6 +3,7 @@
 
 use super::peer::{peer_identity, PeerIdentity};
 use super::reconcile::Responder;
+use super::scoring::{is_misbehaviour, PeerScores};
 use super::{limits, MAX_PEER_BATCH_RECORDS, MAX_RECONCILE_ROUNDS, PROTOCOL_VERSION};
 use crate::node::{unix_now, Node, StoredEvent};
 use crate::proto::{self, federation_server};
@@ -21,14 +22,28 @@ const STREAM_BUFFER: usize = 16;
 #[derive(Clone)]
 pub struct FederationService {
     node: Arc<Node>,
+    /// Misbehaviour scores, shared with the links this node dials.
+    scores: Arc<PeerScores>,
     /// Turns true when the node stops; ends live streams.
     shutdown: watch::Receiver<bool>,
 }
 
 impl FederationService {
     /// A service over `node`.
-    pub fn new(node: Arc<Node>, shutdown: watch::Receiver<bool>) -> Self {
-        FederationService { node, shutdown }
+    pub fn new(node: Arc<Node>, scores: Arc<PeerScores>, shutdown: watch::Receiver<bool>) -> Self {
+        FederationService { node, scores, shutdown }
+    }
+
+    /// The caller, unless it is cooling down after misbehaving.
+    fn admitted_peer<T>(&self, request: &Request<T>) -> Result<PeerIdentity, Status> {
+        let peer = peer_identity(request)?;
+        if self.scores.banned_until(&peer.member_id).is_some() {
+            return Err(Status::permission_denied(format!(
+                "peer {} is cut off for sending invalid records; it may return after the cool-down",
+                peer.member_id
+            )));
+        }
+        Ok(peer)
     }
 
     async fn blocking<T: Send + 'static>(&self, work: impl FnOnce(&Node) -> T + Send + 'static) -> Result<T, Status> {
@@ -51,7 +66,7 @@ fn check_batch(count: usize) -> Result<(), Status> {
 #[tonic::async_trait]
 impl federation_server::Federation for FederationService {
     async fn hello(&self, request: Request<proto::HelloRequest>) -> Result<Response<proto::HelloReply>, Status> {
-        let peer = peer_identity(&request)?;
+        let peer = self.admitted_peer(&request)?;
         let hello = request.into_inner();
         if hello.protocol_version != PROTOCOL_VERSION {
             return Err(Status::failed_precondition(format!(
@@ -74,7 +89,7 @@ impl federation_server::Federation for FederationService {
         &self,
         request: Request<Streaming<proto::ReconcileMessage>>,
     ) -> Result<Response<Self::ReconcileStream>, Status> {
-        let peer = peer_identity(&request)?;
+        let peer = self.admitted_peer(&request)?;
         let mut messages = request.into_inner();
         let mut responder = self
             .blocking(|node| Responder::new(node.shared_items()))
@@ -103,7 +118,7 @@ impl federation_server::Federation for FederationService {
     }
 
     async fn fetch(&self, request: Request<proto::FetchRequest>) -> Result<Response<proto::RecordBatch>, Status> {
-        let peer = peer_identity(&request)?;
+        let peer = self.admitted_peer(&request)?;
         let ids = request.into_inner().ids;
         check_batch(ids.len())?;
         let ids: Vec<RecordId> = ids.iter().filter_map(|id| RecordId::from_slice(id)).collect();
@@ -115,10 +130,11 @@ impl federation_server::Federation for FederationService {
     }
 
     async fn push(&self, request: Request<proto::RecordBatch>) -> Result<Response<proto::PushReply>, Status> {
-        let peer = peer_identity(&request)?;
+        let peer = self.admitted_peer(&request)?;
         let envelopes = request.into_inner().envelopes;
         check_batch(envelopes.len())?;
-        let (accepted, refused) = self.blocking(move |node| ingest_from_peer(node, envelopes, &peer)).await?;
+        let scores = self.scores.clone();
+        let (accepted, refused) = self.blocking(move |node| ingest_from_peer(node, &scores, envelopes, &peer)).await?;
         Ok(Response::new(proto::PushReply { accepted, refused }))
     }
 
@@ -128,11 +144,12 @@ impl federation_server::Federation for FederationService {
         &self,
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let peer = peer_identity(&request)?;
+        let peer = self.admitted_peer(&request)?;
         let events = self.node.subscribe();
         let own = self.node.own_key();
         let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
-        tokio::spawn(forward_events(events, own, peer, batches, self.shutdown.clone()));
+        let scores = self.scores.clone();
+        tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone()));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 }
@@ -144,6 +161,7 @@ async fn forward_events(
     mut events: broadcast::Receiver<Arc<StoredEvent>>,
     own: [u8; 32],
     peer: PeerIdentity,
+    scores: Arc<PeerScores>,
     batches: mpsc::Sender<Result<proto::RecordBatch, Status>>,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -154,6 +172,10 @@ async fn forward_events(
             event = events.recv() => event,
             _ = &mut stopping => return,
         };
+        if scores.banned_until(&peer.member_id).is_some() {
+            let _ = batches.send(Err(Status::permission_denied("cut off for sending invalid records"))).await;
+            return;
+        }
         let batch = match event {
             Ok(event) if event.may_send(&own, &peer.member_id) => {
                 Ok(proto::RecordBatch { envelopes: vec![event.envelope.clone()] })
@@ -172,17 +194,29 @@ async fn forward_events(
     }
 }
 
-/// Ingests what a peer sent; logs each refusal with its reason.
-pub(super) fn ingest_from_peer(node: &Node, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> (u32, u32) {
-    let (mut accepted, mut refused) = (0, 0);
+/// Ingests what a peer sent; logs each refusal with its reason and scores
+/// the peer for the ones that are misbehaviour.
+pub(super) fn ingest_from_peer(
+    node: &Node,
+    scores: &PeerScores,
+    envelopes: Vec<proto::Envelope>,
+    peer: &PeerIdentity,
+) -> (u32, u32) {
+    let (mut accepted, mut refused, mut invalid) = (0, 0, 0);
+    let mut last_reason = String::new();
     for outcome in node.ingest_from(envelopes, unix_now(), Some(&peer.member_id)) {
         match outcome {
             Ok(_) => accepted += 1,
             Err(error) => {
                 refused += 1;
                 tracing::warn!(peer = %peer.member_id, code = error.code(), reason = %error, "refused record from peer");
+                if is_misbehaviour(error.code()) {
+                    invalid += 1;
+                    last_reason = error.to_string();
+                }
             }
         }
     }
+    scores.record_invalid(&peer.member_id, invalid, &last_reason);
     (accepted, refused)
 }
