@@ -53,8 +53,11 @@ pub enum Command {
     List(cli::read::ListArgs),
     /// Retract a record this node published.
     Retract(cli::publish::RetractArgs),
-    /// Show the node's identity and feed counts.
+    /// Show the node's identity, feed counts and peers.
     Status(cli::read::StatusArgs),
+    /// Peer commands against the running node.
+    #[command(subcommand)]
+    Peer(cli::admin::PeerCommand),
 }
 
 fn main() -> ExitCode {

@@ -2,7 +2,8 @@
 //! opens the store, builds the node and serves the local API and the peer service.
 
 use crate::config::{Config, ConfigError, ConfigFile};
-use crate::federation::{self, link, stopped, PeerScores};
+use crate::federation::link::Links;
+use crate::federation::{self, stopped, PeerScores};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 /// File in the node directory holding the local API address of the running
 /// node, so that CLI commands given `--dir` find it (also with port 0).
 pub const API_ADDR_FILE: &str = "api.addr";
+/// File in the node directory holding the peer service address of the running node.
+pub const FEDERATION_ADDR_FILE: &str = "federation.addr";
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -71,16 +74,15 @@ pub struct RunningNode {
     pub node: Arc<Node>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<ServeTask>,
-    links: Vec<JoinHandle<()>>,
+    /// The peers this node dials.
+    pub links: Arc<Links>,
 }
 
 impl RunningNode {
     /// Stops serving and waits for in-flight requests to finish.
     pub async fn stop(self) -> Result<(), ServerError> {
         let _ = self.shutdown.send(true);
-        for link in self.links {
-            let _ = link.await;
-        }
+        self.links.join().await;
         for task in self.tasks {
             finished(task.await)?;
         }
@@ -96,9 +98,7 @@ impl RunningNode {
             (result, _, _) = &mut failed => finished(result),
         };
         let _ = stop.send(true);
-        for link in links {
-            let _ = link.await;
-        }
+        links.join().await;
         for task in failed.into_inner() {
             finished(task.await)?;
         }
@@ -146,50 +146,47 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let node = Arc::new(node);
     let (api, api_addr) = bind(config.api_listen).await?;
     let (peers, federation_addr) = bind(config.federation_listen).await?;
-    let addr_path = dir.join(API_ADDR_FILE);
-    std::fs::write(&addr_path, api_addr.to_string())
-        .map_err(|e| ServerError::Io { path: addr_path, reason: e.to_string() })?;
+    write_addr(dir, API_ADDR_FILE, api_addr)?;
+    write_addr(dir, FEDERATION_ADDR_FILE, federation_addr)?;
     let (shutdown, stop) = watch::channel(false);
+    let scores = Arc::new(PeerScores::default());
+    let links = start_links(dir, &config, &node, &scores, &stop)?;
     let api_task = match config.api_tls {
-        false => tokio::spawn(crate::api::serve(node.clone(), api, stopped(stop.clone()))),
+        false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
         true => {
             let tls = Arc::new(api_tls_config(dir, &config)?);
             let incoming = transport::tls_incoming(api, tls, TlsLimits::default());
-            tokio::spawn(crate::api::serve_incoming(node.clone(), incoming, stopped(stop.clone())))
+            tokio::spawn(crate::api::serve_incoming(node.clone(), links.clone(), incoming, stopped(stop.clone())))
         }
     };
     let peer_tls = Arc::new(federation_tls_config(dir)?);
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
-    let scores = Arc::new(PeerScores::default());
-    let federation_task = tokio::spawn(federation::serve(node.clone(), scores.clone(), incoming, stop.clone()));
-    let links = spawn_links(dir, &config, &node, &scores, &stop)?;
+    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, incoming, stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
 }
 
-/// One link task per configured peer, authenticating with the node's certificate.
-fn spawn_links(
+/// The node's links, one per configured peer, authenticating with the node's certificate.
+fn start_links(
     dir: &Path,
     config: &Config,
     node: &Arc<Node>,
     scores: &Arc<PeerScores>,
     stop: &watch::Receiver<bool>,
-) -> Result<Vec<JoinHandle<()>>, ServerError> {
-    if config.peers.is_empty() {
-        return Ok(Vec::new());
-    }
+) -> Result<Arc<Links>, ServerError> {
     let keys = identity::load_node(dir)?;
     let tls = tonic::transport::ClientTlsConfig::new()
         .ca_certificate(tonic::transport::Certificate::from_pem(&keys.admission.federation.ca_cert))
         .identity(tonic::transport::Identity::from_pem(&keys.admission.certificate, &keys.tls_key));
-    let links = config
-        .peers
-        .iter()
-        .map(|addr| {
-            let peer = link::PeerAddress { addr: addr.clone(), tls: tls.clone(), anti_entropy: config.anti_entropy };
-            tokio::spawn(link::run(node.clone(), peer, scores.clone(), stop.clone()))
-        })
-        .collect();
+    let links = Arc::new(Links::new(node.clone(), scores.clone(), tls, config.anti_entropy, stop.clone()));
+    for addr in &config.peers {
+        links.add(addr);
+    }
     Ok(links)
+}
+
+fn write_addr(dir: &Path, file: &str, addr: SocketAddr) -> Result<(), ServerError> {
+    let path = dir.join(file);
+    std::fs::write(&path, addr.to_string()).map_err(|e| ServerError::Io { path, reason: e.to_string() })
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {

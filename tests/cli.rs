@@ -317,3 +317,38 @@ fn the_demo_runs_a_three_node_federation_and_cleans_up() {
     let files = out.lines().next().unwrap().rsplit_once("files in ").unwrap().1.trim_end_matches(')').to_string();
     assert!(!Path::new(&files).exists(), "the demo removes {files}");
 }
+
+#[test]
+fn peer_add_links_two_running_nodes_and_status_shows_the_link() {
+    let setup = setup();
+    let other = setup.fed.parent().unwrap().join("other");
+    ok(&["node", "init", "--dir", s(&other), "--name", "CSP B"]);
+    let admission = setup.fed.parent().unwrap().join("b.admission.json");
+    ok(&["federation", "admit", "--dir", s(&setup.fed), s(&other.join("join-request.json")), "--out", s(&admission)]);
+    ok(&["node", "join", "--dir", s(&other), s(&admission)]);
+    let a = serve(&setup.node);
+    let b = serve(&other);
+    let b_status = json(&["--json", "status", "--api", &b.addr]);
+    let b_peer_addr = std::fs::read_to_string(other.join("federation.addr")).unwrap();
+    let added = json(&["--json", "peer", "add", b_peer_addr.trim(), "--api", &a.addr]);
+    assert_eq!(added["added"], true);
+    ok(&["publish", "indicator", "--value", "linked.example", "--tlp", "green", "--api", &a.addr]);
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        let found = json(&["--json", "lookup", "linked.example", "--api", &b.addr]);
+        if found["matched"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "linked.example never reached B");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let status = json(&["--json", "status", "--api", &a.addr]);
+    let peer = &status["peers"][0];
+    assert_eq!(peer["connected"], true, "{status}");
+    assert_eq!(peer["member_id"], b_status["member_id"]);
+    assert!(peer["records_sent"].as_u64().unwrap() >= 1, "{status}");
+    let again = json(&["--json", "peer", "add", b_peer_addr.trim(), "--api", &a.addr]);
+    assert_eq!(again["added"], false);
+    let err = fails(&["peer", "add", "no-port", "--api", &a.addr]);
+    assert!(err.contains("host:port"), "{err}");
+}

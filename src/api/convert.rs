@@ -1,5 +1,6 @@
 //! Node results to wire messages.
 
+use crate::federation::link::LinkStatus;
 use crate::node::{Finding, IndicatorMatch, NodeError, NodeStatus, RecordView};
 use crate::proto;
 use crate::store::Inserted;
@@ -67,7 +68,7 @@ fn indicator_match(m: IndicatorMatch) -> proto::Match {
     }
 }
 
-/// Node status.
+/// Node status; the caller adds its peers.
 pub fn status(status: NodeStatus) -> proto::StatusReply {
     proto::StatusReply {
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -83,5 +84,21 @@ pub fn status(status: NodeStatus) -> proto::StatusReply {
         active_indicators: status.active_indicators,
         last_seq: status.last_seq,
         data_dir: status.data_dir,
+        peers: Vec::new(),
+    }
+}
+
+/// A link's state.
+pub fn peer_status(link: LinkStatus) -> proto::PeerStatus {
+    proto::PeerStatus {
+        addr: link.addr,
+        member_id: link.member_id,
+        connected: link.connected,
+        since: link.since,
+        records_sent: link.sent,
+        records_received: link.received,
+        last_reconciled: link.last_reconciled,
+        last_difference: link.last_difference,
+        last_error: link.last_error,
     }
 }

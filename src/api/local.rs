@@ -2,6 +2,7 @@
 //! signatures runs on the blocking pool so it never stalls the runtime.
 
 use super::convert;
+use crate::federation::link::Links;
 use crate::node::Node;
 use crate::normalize::ObservableType;
 use crate::proto::{self, node_server};
@@ -24,12 +25,14 @@ pub const DEFAULT_LIST_LIMIT: u32 = 100;
 #[derive(Clone)]
 pub struct NodeService {
     node: Arc<Node>,
+    /// The peers the node dials: reported by Status, added by AddPeer.
+    links: Arc<Links>,
 }
 
 impl NodeService {
-    /// A service over `node`.
-    pub fn new(node: Arc<Node>) -> Self {
-        NodeService { node }
+    /// A service over `node` and its links.
+    pub fn new(node: Arc<Node>, links: Arc<Links>) -> Self {
+        NodeService { node, links }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -130,6 +133,17 @@ impl node_server::Node for NodeService {
     }
 
     async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusReply>, Status> {
-        Ok(Response::new(convert::status(self.node.status())))
+        let mut reply = convert::status(self.node.status());
+        reply.peers = self.links.statuses().into_iter().map(convert::peer_status).collect();
+        Ok(Response::new(reply))
+    }
+
+    async fn add_peer(&self, request: Request<proto::AddPeerRequest>) -> Result<Response<proto::AddPeerReply>, Status> {
+        let addr = request.into_inner().addr;
+        let valid = addr.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+        if !valid {
+            return Err(Status::invalid_argument(format!("'{addr}' is not a host:port address")));
+        }
+        Ok(Response::new(proto::AddPeerReply { added: self.links.add(&addr) }))
     }
 }

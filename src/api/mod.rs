@@ -6,6 +6,7 @@ mod local;
 
 pub use local::NodeService;
 
+use crate::federation::link::Links;
 use crate::node::Node;
 use crate::proto::node_server::NodeServer;
 use std::future::Future;
@@ -17,8 +18,8 @@ use tonic::transport::server::TcpIncoming;
 pub const MAX_API_MESSAGE_BYTES: usize = 32 << 20;
 
 /// The tonic service for a node, with our message limits.
-pub fn node_server(node: Arc<Node>) -> NodeServer<NodeService> {
-    NodeServer::new(NodeService::new(node))
+pub fn node_server(node: Arc<Node>, links: Arc<Links>) -> NodeServer<NodeService> {
+    NodeServer::new(NodeService::new(node, links))
         .max_decoding_message_size(MAX_API_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_API_MESSAGE_BYTES)
 }
@@ -28,11 +29,12 @@ pub fn node_server(node: Arc<Node>) -> NodeServer<NodeService> {
 /// loopback.
 pub async fn serve(
     node: Arc<Node>,
+    links: Arc<Links>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     tonic::transport::Server::builder()
-        .add_service(node_server(node))
+        .add_service(node_server(node, links))
         // Without TCP_NODELAY small replies wait out the peer's delayed ACK (~40 ms).
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), shutdown)
         .await
@@ -41,6 +43,7 @@ pub async fn serve(
 /// Serves the local API on already-established connections (mutual TLS).
 pub async fn serve_incoming<IO>(
     node: Arc<Node>,
+    links: Arc<Links>,
     incoming: impl tokio_stream::Stream<Item = Result<IO, std::io::Error>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error>
@@ -48,7 +51,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
 {
     tonic::transport::Server::builder()
-        .add_service(node_server(node))
+        .add_service(node_server(node, links))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
 }

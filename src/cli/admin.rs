@@ -1,6 +1,7 @@
 //! Set-up commands (federation, node), classify, and serve.
 
 use super::output::print_json;
+use crate::ApiTarget;
 use anyhow::Context;
 use cirfed::cir::{self, ClassificationInput, Role};
 use cirfed::identity::{self, Federation};
@@ -92,6 +93,17 @@ pub enum NodeCommand {
         /// Replace an existing admission.
         #[arg(long)]
         force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum PeerCommand {
+    /// Start dialing a peer now (host:port of its peer service), until the node stops.
+    Add {
+        /// host:port of the peer's peer service.
+        addr: String,
+        #[command(flatten)]
+        target: ApiTarget,
     },
 }
 
@@ -210,4 +222,22 @@ async fn shutdown_signal() {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate.recv() => {}
     }
+}
+
+pub async fn peer(command: PeerCommand, json: bool) -> anyhow::Result<ExitCode> {
+    let PeerCommand::Add { addr, target } = command;
+    let mut client = super::client::connect(&target).await?;
+    let reply = client
+        .add_peer(cirfed::proto::AddPeerRequest { addr: addr.clone() })
+        .await
+        .map_err(super::client::status_error)?;
+    let added = reply.into_inner().added;
+    if json {
+        print_json(&json!({ "addr": addr, "added": added }));
+    } else if added {
+        println!("dialing {addr}; see `cirfed status` for the link");
+    } else {
+        println!("already dialing {addr}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -38,6 +38,7 @@ async fn run_async(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Show(args) => read::show(args, json).await,
         Command::List(args) => read::list(args, json).await,
         Command::Status(args) => read::status(args, json).await,
+        Command::Peer(command) => admin::peer(command, json).await,
         Command::Classify(_) | Command::Federation(_) | Command::Node(_) => unreachable!("handled without a runtime"),
     }
 }

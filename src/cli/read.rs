@@ -197,6 +197,7 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
             "version": status.version, "member_id": status.member_id, "signing_key": status.signing_key,
             "started_at": output::time(status.started_at), "records": status.records, "kinds": counts,
             "active_indicators": status.active_indicators, "last_seq": status.last_seq, "data_dir": status.data_dir,
+            "peers": status.peers.iter().map(peer_json).collect::<Vec<_>>(),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -212,5 +213,35 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
     }
     table.add_row(vec!["active indicators".to_string(), status.active_indicators.to_string()]);
     println!("{table}");
+    if !status.peers.is_empty() {
+        println!("{}", peer_table(&status.peers));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn peer_json(peer: &proto::PeerStatus) -> serde_json::Value {
+    json!({
+        "addr": peer.addr, "member_id": peer.member_id, "connected": peer.connected, "since": output::time(peer.since),
+        "records_sent": peer.records_sent, "records_received": peer.records_received,
+        "last_reconciled": output::time(peer.last_reconciled), "last_difference": peer.last_difference,
+        "last_error": peer.last_error,
+    })
+}
+
+fn peer_table(peers: &[proto::PeerStatus]) -> comfy_table::Table {
+    let mut table = output::table(&["peer", "member", "state", "since", "sent", "received", "reconciled", "behind"]);
+    for peer in peers {
+        let state = if peer.connected { "connected".to_string() } else { format!("down: {}", peer.last_error) };
+        table.add_row(vec![
+            peer.addr.clone(),
+            peer.member_id.clone(),
+            state,
+            output::time(peer.since),
+            peer.records_sent.to_string(),
+            peer.records_received.to_string(),
+            output::time(peer.last_reconciled),
+            peer.last_difference.to_string(),
+        ]);
+    }
+    table
 }

@@ -1,4 +1,4 @@
-//! Dialing a peer: one session is hello, set reconciliation, fetch and push of
+//! Dialing peers. One session is hello, set reconciliation, fetch and push of
 //! the difference, then live records both ways (the peer's stream in, this
 //! node's new records out) with anti-entropy on an interval. A session that
 //! ends is retried with exponential backoff, and every reconnect reconciles
@@ -9,12 +9,13 @@ use super::reconcile::{Initiator, ReconcileError};
 use super::scoring::PeerScores;
 use super::service::ingest_from_peer;
 use super::{MAX_PEER_BATCH_RECORDS, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
-use crate::node::Node;
+use crate::node::{unix_now, Node};
 use crate::proto::{self, federation_client::FederationClient};
 use crate::record::RecordId;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::task::JoinHandle;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
@@ -24,8 +25,6 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a dial may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Default interval of anti-entropy within a live session.
-pub const ANTI_ENTROPY_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Why a session with a peer ended.
 #[derive(Debug, thiserror::Error)]
@@ -44,157 +43,266 @@ pub enum LinkError {
     CutOff(String),
 }
 
-/// How to reach one peer.
-#[derive(Clone, Debug)]
-pub struct PeerAddress {
-    /// host:port of its peer service.
+/// What `cirfed status` shows of one link.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LinkStatus {
+    /// host:port dialed.
     pub addr: String,
+    /// The peer's member id, once it said hello.
+    pub member_id: String,
+    /// A session is open.
+    pub connected: bool,
+    /// When the link last connected or went down (unix seconds).
+    pub since: i64,
+    /// Records pushed to the peer.
+    pub sent: u64,
+    /// Records received from the peer.
+    pub received: u64,
+    /// When the last reconciliation finished (unix seconds, 0: never).
+    pub last_reconciled: i64,
+    /// Records the last reconciliation found missing on either side: how far behind they were.
+    pub last_difference: u64,
+    /// Why the last session ended.
+    pub last_error: String,
+}
+
+/// The links a node keeps, one per peer it dials; more can be added at run time.
+pub struct Links {
+    node: Arc<Node>,
+    scores: Arc<PeerScores>,
     /// Mutual TLS with this node's certificate, trusting the federation CA.
-    pub tls: ClientTlsConfig,
+    tls: ClientTlsConfig,
     /// Anti-entropy interval within a live session.
-    pub anti_entropy: Duration,
+    anti_entropy: Duration,
+    stop: watch::Receiver<bool>,
+    links: Mutex<Vec<(SharedStatus, JoinHandle<()>)>>,
 }
 
-/// Keeps a link to `peer` until `shutdown` turns true.
-pub async fn run(node: Arc<Node>, peer: PeerAddress, scores: Arc<PeerScores>, mut shutdown: watch::Receiver<bool>) {
-    let mut backoff = BACKOFF_MIN;
-    loop {
-        let session = tokio::select! {
-            result = session(&node, &peer, &scores) => result,
-            _ = shutdown.wait_for(|stop| *stop) => return,
+/// A link's status, updated by its task and read by `cirfed status`.
+type SharedStatus = Arc<Mutex<LinkStatus>>;
+
+impl Links {
+    /// No links yet.
+    pub fn new(
+        node: Arc<Node>,
+        scores: Arc<PeerScores>,
+        tls: ClientTlsConfig,
+        anti_entropy: Duration,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Links { node, scores, tls, anti_entropy, stop, links: Mutex::new(Vec::new()) }
+    }
+
+    /// Starts keeping a link to `addr`; false when there already is one.
+    pub fn add(&self, addr: &str) -> bool {
+        let mut links = self.links.lock().expect("links lock");
+        if links.iter().any(|(status, _)| status.lock().expect("status lock").addr == addr) {
+            return false;
+        }
+        let status = Arc::new(Mutex::new(LinkStatus { addr: addr.to_string(), ..LinkStatus::default() }));
+        let link = Link {
+            node: self.node.clone(),
+            scores: self.scores.clone(),
+            tls: self.tls.clone(),
+            anti_entropy: self.anti_entropy,
+            status: status.clone(),
+            addr: addr.to_string(),
         };
-        match session {
-            Ok(()) => backoff = BACKOFF_MIN,
-            Err(error) => tracing::warn!(peer = %peer.addr, reason = %error, "peer session ended"),
+        links.push((status, tokio::spawn(link.run(self.stop.clone()))));
+        true
+    }
+
+    /// The state of every link.
+    pub fn statuses(&self) -> Vec<LinkStatus> {
+        self.links
+            .lock()
+            .expect("links lock")
+            .iter()
+            .map(|(status, _)| status.lock().expect("status lock").clone())
+            .collect()
+    }
+
+    /// Waits for every link to end (after the node's stop signal).
+    pub async fn join(&self) {
+        let handles: Vec<JoinHandle<()>> = self.links.lock().expect("links lock").drain(..).map(|(_, h)| h).collect();
+        for handle in handles {
+            let _ = handle.await;
         }
-        tokio::select! {
-            _ = tokio::time::sleep(backoff) => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
 
-async fn connect(peer: &PeerAddress) -> Result<FederationClient<Channel>, LinkError> {
-    let host = peer.addr.rsplit_once(':').map_or(peer.addr.as_str(), |(host, _)| host).trim_matches(['[', ']']);
-    let channel = Endpoint::from_shared(format!("https://{}", peer.addr))?
-        .tls_config(peer.tls.clone().domain_name(host))?
-        .connect_timeout(CONNECT_TIMEOUT)
-        .tcp_nodelay(true)
-        .connect()
-        .await?;
-    Ok(FederationClient::new(channel)
-        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
+/// One peer this node dials.
+struct Link {
+    node: Arc<Node>,
+    scores: Arc<PeerScores>,
+    tls: ClientTlsConfig,
+    anti_entropy: Duration,
+    status: SharedStatus,
+    addr: String,
 }
 
-/// One session: returns when the peer goes away or misbehaves.
-async fn session(node: &Arc<Node>, peer: &PeerAddress, scores: &Arc<PeerScores>) -> Result<(), LinkError> {
-    let mut client = connect(peer).await?;
-    let hello =
-        client.hello(proto::HelloRequest { protocol_version: PROTOCOL_VERSION, limits: Some(super::limits()) }).await?;
-    let remote = PeerIdentity { member_id: hello.into_inner().member_id };
-    if scores.banned_until(&remote.member_id).is_some() {
-        return Err(LinkError::CutOff(remote.member_id));
-    }
-    tracing::info!(peer = %remote.member_id, addr = %peer.addr, "peer session open");
-    // Subscribe on both sides before reconciling, so nothing stored meanwhile is missed.
-    let mut inbound = client.subscribe(proto::SubscribeRequest {}).await?.into_inner();
-    let mut outbound = node.subscribe();
-    anti_entropy(node, scores, &mut client, &remote).await?;
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + peer.anti_entropy, peer.anti_entropy);
-    let own = node.own_key();
-    loop {
-        tokio::select! {
-            batch = inbound.message() => {
-                let batch = batch?.ok_or(LinkError::Closed("live"))?;
-                ingest(node, scores, batch.envelopes, &remote).await?;
-            }
-            event = outbound.recv() => match event {
-                Ok(event) if event.may_send(&own, &remote.member_id) => {
-                    client.push(proto::RecordBatch { envelopes: vec![event.envelope.clone()] }).await?;
+impl Link {
+    /// Keeps the link up until `shutdown` turns true.
+    async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut backoff = BACKOFF_MIN;
+        loop {
+            let session = tokio::select! {
+                result = self.session() => result,
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            };
+            self.update(|s| {
+                s.connected = false;
+                s.since = unix_now();
+            });
+            match session {
+                Ok(()) => backoff = BACKOFF_MIN,
+                Err(error) => {
+                    tracing::warn!(peer = %self.addr, reason = %error, "peer session ended");
+                    self.update(|s| s.last_error = error.to_string());
                 }
-                Ok(_) => {}
-                Err(broadcast::error::RecvError::Lagged(_)) => anti_entropy(node, scores, &mut client, &remote).await?,
-                Err(broadcast::error::RecvError::Closed) => return Ok(()),
-            },
-            _ = interval.tick() => anti_entropy(node, scores, &mut client, &remote).await?,
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.wait_for(|stop| *stop) => return,
+            }
+            backoff = (backoff * 2).min(BACKOFF_MAX);
         }
     }
-}
 
-async fn ingest(
-    node: &Arc<Node>,
-    scores: &Arc<PeerScores>,
-    envelopes: Vec<proto::Envelope>,
-    peer: &PeerIdentity,
-) -> Result<(), LinkError> {
-    let (node, shared_scores, remote) = (node.clone(), scores.clone(), peer.clone());
-    tokio::task::spawn_blocking(move || ingest_from_peer(&node, &shared_scores, envelopes, &remote))
-        .await
-        .map_err(|e| LinkError::Interrupted(e.to_string()))?;
-    if scores.banned_until(&peer.member_id).is_some() {
-        return Err(LinkError::CutOff(peer.member_id.clone()));
+    fn update(&self, change: impl FnOnce(&mut LinkStatus)) {
+        change(&mut self.status.lock().expect("status lock"));
     }
-    Ok(())
-}
 
-/// Reconciles the two shared sets, then fetches what this node lacks and
-/// pushes what the peer lacks.
-async fn anti_entropy(
-    node: &Arc<Node>,
-    scores: &Arc<PeerScores>,
-    client: &mut FederationClient<Channel>,
-    peer: &PeerIdentity,
-) -> Result<(), LinkError> {
-    let items = node.shared_items();
-    let mut initiator = Initiator::new(items)?;
-    let (messages, receiver) = mpsc::channel(2);
-    messages.send(proto::ReconcileMessage { payload: initiator.initiate()? }).await.ok();
-    let mut replies = client.reconcile(ReceiverStream::new(receiver)).await?.into_inner();
-    loop {
-        let reply = replies.message().await?.ok_or(LinkError::Closed("reconciliation"))?;
-        match initiator.step(&reply.payload)? {
-            Some(next) => {
-                messages
+    async fn connect(&self) -> Result<FederationClient<Channel>, LinkError> {
+        let host = self.addr.rsplit_once(':').map_or(self.addr.as_str(), |(host, _)| host).trim_matches(['[', ']']);
+        let channel = Endpoint::from_shared(format!("https://{}", self.addr))?
+            .tls_config(self.tls.clone().domain_name(host))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true)
+            .connect()
+            .await?;
+        Ok(FederationClient::new(channel)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
+    }
+
+    /// One session: returns when the peer goes away or misbehaves.
+    async fn session(&self) -> Result<(), LinkError> {
+        let mut client = self.connect().await?;
+        let hello = proto::HelloRequest { protocol_version: PROTOCOL_VERSION, limits: Some(super::limits()) };
+        let remote = PeerIdentity { member_id: client.hello(hello).await?.into_inner().member_id };
+        if self.scores.banned_until(&remote.member_id).is_some() {
+            return Err(LinkError::CutOff(remote.member_id));
+        }
+        tracing::info!(peer = %remote.member_id, addr = %self.addr, "peer session open");
+        self.update(|s| {
+            s.member_id = remote.member_id.clone();
+            s.connected = true;
+            s.since = unix_now();
+        });
+        // Subscribe on both sides before reconciling, so nothing stored meanwhile is missed.
+        let mut inbound = client.subscribe(proto::SubscribeRequest {}).await?.into_inner();
+        let mut outbound = self.node.subscribe();
+        self.anti_entropy(&mut client, &remote).await?;
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + self.anti_entropy, self.anti_entropy);
+        let own = self.node.own_key();
+        loop {
+            tokio::select! {
+                batch = inbound.message() => {
+                    let batch = batch?.ok_or(LinkError::Closed("live"))?;
+                    self.ingest(batch.envelopes, &remote).await?;
+                }
+                event = outbound.recv() => match event {
+                    Ok(event) if event.may_send(&own, &remote.member_id) => {
+                        self.push(&mut client, vec![event.envelope.clone()]).await?;
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => self.anti_entropy(&mut client, &remote).await?,
+                    Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                },
+                _ = interval.tick() => self.anti_entropy(&mut client, &remote).await?,
+            }
+        }
+    }
+
+    async fn push(
+        &self,
+        client: &mut FederationClient<Channel>,
+        envelopes: Vec<proto::Envelope>,
+    ) -> Result<(), LinkError> {
+        let count = envelopes.len() as u64;
+        client.push(proto::RecordBatch { envelopes }).await?;
+        self.update(|s| s.sent += count);
+        Ok(())
+    }
+
+    async fn ingest(&self, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> Result<(), LinkError> {
+        let count = envelopes.len() as u64;
+        let (node, scores, remote) = (self.node.clone(), self.scores.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || ingest_from_peer(&node, &scores, envelopes, &remote))
+            .await
+            .map_err(|e| LinkError::Interrupted(e.to_string()))?;
+        self.update(|s| s.received += count);
+        if self.scores.banned_until(&peer.member_id).is_some() {
+            return Err(LinkError::CutOff(peer.member_id.clone()));
+        }
+        Ok(())
+    }
+
+    /// Reconciles the two shared sets, then fetches what this node lacks and
+    /// pushes what the peer lacks.
+    async fn anti_entropy(&self, client: &mut FederationClient<Channel>, peer: &PeerIdentity) -> Result<(), LinkError> {
+        let mut initiator = Initiator::new(self.node.shared_items())?;
+        let (messages, receiver) = mpsc::channel(2);
+        messages.send(proto::ReconcileMessage { payload: initiator.initiate()? }).await.ok();
+        let mut replies = client.reconcile(ReceiverStream::new(receiver)).await?.into_inner();
+        loop {
+            let reply = replies.message().await?.ok_or(LinkError::Closed("reconciliation"))?;
+            match initiator.step(&reply.payload)? {
+                Some(next) => messages
                     .send(proto::ReconcileMessage { payload: next })
                     .await
-                    .map_err(|_| LinkError::Closed("reconciliation"))?;
+                    .map_err(|_| LinkError::Closed("reconciliation"))?,
+                None => break,
             }
-            None => break,
         }
-    }
-    drop(messages);
-    let need = missing(node, initiator.need()).await?;
-    for ids in need.chunks(MAX_PEER_BATCH_RECORDS) {
-        let ids = ids.iter().map(|id| id.0.to_vec()).collect();
-        let batch = client.fetch(proto::FetchRequest { ids }).await?.into_inner();
-        ingest(node, scores, batch.envelopes, peer).await?;
-    }
-    for ids in initiator.have().chunks(MAX_PEER_BATCH_RECORDS) {
-        let ids: Vec<RecordId> = ids.iter().map(|id| RecordId(*id)).collect();
-        let (node, member) = (node.clone(), peer.member_id.clone());
-        let envelopes = tokio::task::spawn_blocking(move || node.fetch_for(&ids, &member))
-            .await
-            .map_err(|e| LinkError::Interrupted(e.to_string()))?
-            .map_err(|e| LinkError::Interrupted(e.to_string()))?;
-        if !envelopes.is_empty() {
-            client.push(proto::RecordBatch { envelopes }).await?;
+        drop(messages);
+        let need = self.missing(initiator.need()).await?;
+        for ids in need.chunks(MAX_PEER_BATCH_RECORDS) {
+            let ids = ids.iter().map(|id| id.0.to_vec()).collect();
+            let batch = client.fetch(proto::FetchRequest { ids }).await?.into_inner();
+            self.ingest(batch.envelopes, peer).await?;
         }
+        for ids in initiator.have().chunks(MAX_PEER_BATCH_RECORDS) {
+            let ids: Vec<RecordId> = ids.iter().map(|id| RecordId(*id)).collect();
+            let (node, member) = (self.node.clone(), peer.member_id.clone());
+            let envelopes = tokio::task::spawn_blocking(move || node.fetch_for(&ids, &member))
+                .await
+                .map_err(|e| LinkError::Interrupted(e.to_string()))?
+                .map_err(|e| LinkError::Interrupted(e.to_string()))?;
+            if !envelopes.is_empty() {
+                self.push(client, envelopes).await?;
+            }
+        }
+        let difference = (need.len() + initiator.have().len()) as u64;
+        self.update(|s| {
+            s.last_reconciled = unix_now();
+            s.last_difference = difference;
+        });
+        tracing::debug!(peer = %peer.member_id, fetched = need.len(), pushed = initiator.have().len(), "anti-entropy done");
+        Ok(())
     }
-    tracing::debug!(peer = %peer.member_id, fetched = need.len(), pushed = initiator.have().len(), "anti-entropy done");
-    Ok(())
-}
 
-/// The ids in `need` this node does not store yet (some it stores but may not
-/// share, such as a neighbour's AMBER records).
-async fn missing(node: &Arc<Node>, need: &[[u8; 32]]) -> Result<Vec<RecordId>, LinkError> {
-    let ids: Vec<RecordId> = need.iter().map(|id| RecordId(*id)).collect();
-    let node = node.clone();
-    tokio::task::spawn_blocking(move || {
-        let stored = node.store().contains_many(&ids).unwrap_or_else(|_| vec![false; ids.len()]);
-        ids.into_iter().zip(stored).filter(|(_, stored)| !stored).map(|(id, _)| id).collect()
-    })
-    .await
-    .map_err(|e| LinkError::Interrupted(e.to_string()))
+    /// The ids in `need` this node does not store yet (some it stores but may
+    /// not share, such as a neighbour's AMBER records).
+    async fn missing(&self, need: &[[u8; 32]]) -> Result<Vec<RecordId>, LinkError> {
+        let ids: Vec<RecordId> = need.iter().map(|id| RecordId(*id)).collect();
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || {
+            let stored = node.store().contains_many(&ids).unwrap_or_else(|_| vec![false; ids.len()]);
+            ids.into_iter().zip(stored).filter(|(_, stored)| !stored).map(|(id, _)| id).collect()
+        })
+        .await
+        .map_err(|e| LinkError::Interrupted(e.to_string()))
+    }
 }
