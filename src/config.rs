@@ -89,6 +89,9 @@ pub struct FederationSection {
     /// Seconds between anti-entropy rounds with each live peer (default 60).
     #[serde(default = "default_anti_entropy_secs")]
     pub anti_entropy_secs: u64,
+    /// Records per second accepted from one peer (default 20000).
+    #[serde(default = "default_peer_records_per_second")]
+    pub max_peer_records_per_second: u32,
 }
 
 /// `[publish]`
@@ -122,6 +125,9 @@ fn default_api_listen() -> String {
 fn default_federation_listen() -> String {
     DEFAULT_FEDERATION_LISTEN.into()
 }
+fn default_peer_records_per_second() -> u32 {
+    crate::federation::scoring::DEFAULT_PEER_RECORDS_PER_SECOND
+}
 fn default_anti_entropy_secs() -> u64 {
     DEFAULT_ANTI_ENTROPY_SECS
 }
@@ -150,6 +156,7 @@ impl Default for FederationSection {
             listen: default_federation_listen(),
             peers: Vec::new(),
             anti_entropy_secs: DEFAULT_ANTI_ENTROPY_SECS,
+            max_peer_records_per_second: default_peer_records_per_second(),
         }
     }
 }
@@ -185,6 +192,8 @@ pub struct Config {
     pub peers: Vec<String>,
     /// Interval of anti-entropy with each live peer.
     pub anti_entropy: std::time::Duration,
+    /// Records per second accepted from one peer.
+    pub max_peer_records_per_second: u32,
     /// Publishing defaults.
     pub publish: PublishSection,
     /// fsync acknowledged writes.
@@ -217,6 +226,12 @@ impl ConfigFile {
             });
         }
         let federation_listen = parse_addr("federation.listen", &self.federation.listen)?;
+        if self.federation.max_peer_records_per_second == 0 {
+            return Err(ConfigError::Invalid {
+                field: "federation.max_peer_records_per_second",
+                reason: "must be at least 1".into(),
+            });
+        }
         if self.federation.anti_entropy_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "federation.anti_entropy_secs",
@@ -243,6 +258,7 @@ impl ConfigFile {
             federation_listen,
             peers: self.federation.peers,
             anti_entropy: std::time::Duration::from_secs(self.federation.anti_entropy_secs),
+            max_peer_records_per_second: self.federation.max_peer_records_per_second,
             publish: self.publish,
             sync_writes: self.store.sync_writes,
         })

@@ -3,7 +3,7 @@
 
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::Links;
-use crate::federation::{self, stopped, PeerScores};
+use crate::federation::{self, stopped, PeerRates, PeerScores};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -161,7 +161,8 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     };
     let peer_tls = Arc::new(federation_tls_config(dir)?);
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
-    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, incoming, stop.clone()));
+    let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
+    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, incoming, stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
 }
 

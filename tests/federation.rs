@@ -343,3 +343,30 @@ async fn a_peer_past_the_misbehaviour_threshold_is_cut_off_and_others_are_not() 
     assert_eq!(named, good.admission.member_id, "other peers are still served");
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_pushing_over_its_rate_is_told_to_slow_down() {
+    use cirfed::cir::Tlp;
+    use cirfed::proto::RecordBatch;
+    let fed = TestFederation::new();
+    let dir = fed.admit_node("a");
+    let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    assert!(config.contains("max_peer_records_per_second = 20000"), "{config}");
+    std::fs::write(
+        dir.join("node.toml"),
+        config.replace("max_peer_records_per_second = 20000", "max_peer_records_per_second = 10"),
+    )
+    .unwrap();
+    let a = TestNode::start(&dir).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let b_signer = cirfed::record::Signer::new(b.signing.clone());
+    let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
+    let card = b.admission.card_envelope().unwrap();
+    let record = signed(&b_signer, Tlp::Green, domain_indicator("rated.example"));
+    let reply = peer.push(RecordBatch { envelopes: vec![card, record.clone()] }).await.unwrap().into_inner();
+    assert_eq!(reply.accepted, 2);
+    let status = peer.push(RecordBatch { envelopes: vec![record; 11] }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
+    assert!(status.message().contains("slow down"), "{}", status.message());
+    a.stop().await;
+}

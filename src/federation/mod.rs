@@ -8,7 +8,7 @@ pub mod reconcile; // negentropy range-based set reconciliation, transport-free
 pub mod scoring; // invalid records count against a peer; past a threshold, a cool-down
 mod service; // cirfed.v1.Federation handlers
 
-pub use scoring::PeerScores;
+pub use scoring::{PeerRates, PeerScores};
 pub use service::FederationService;
 
 use crate::node::Node;
@@ -38,9 +38,10 @@ pub fn limits() -> Limits {
 pub fn federation_server(
     node: Arc<Node>,
     scores: Arc<PeerScores>,
+    rates: Arc<PeerRates>,
     shutdown: watch::Receiver<bool>,
 ) -> FederationServer<FederationService> {
-    FederationServer::new(FederationService::new(node, scores, shutdown))
+    FederationServer::new(FederationService::new(node, scores, rates, shutdown))
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
 }
@@ -50,6 +51,7 @@ pub fn federation_server(
 pub async fn serve<IO>(
     node: Arc<Node>,
     scores: Arc<PeerScores>,
+    rates: Arc<PeerRates>,
     incoming: impl tokio_stream::Stream<Item = Result<IO, std::io::Error>>,
     shutdown: watch::Receiver<bool>,
 ) -> Result<(), tonic::transport::Error>
@@ -57,7 +59,7 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
 {
     tonic::transport::Server::builder()
-        .add_service(federation_server(node, scores, shutdown.clone()))
+        .add_service(federation_server(node, scores, rates, shutdown.clone()))
         .serve_with_incoming_shutdown(incoming, stopped(shutdown))
         .await
 }

@@ -98,3 +98,49 @@ mod tests {
         assert!(is_misbehaviour("malformed"));
     }
 }
+
+/// Records per second a node accepts from one peer, by default.
+pub const DEFAULT_PEER_RECORDS_PER_SECOND: u32 = 20_000;
+
+/// A token bucket per peer: `rate` records per second, bursts up to one
+/// second's worth.
+#[derive(Debug)]
+pub struct PeerRates {
+    rate: f64,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+}
+
+impl PeerRates {
+    /// Buckets refilling at `per_second`.
+    pub fn new(per_second: u32) -> Self {
+        PeerRates { rate: f64::from(per_second.max(1)), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Takes `records` tokens for `peer`, or refuses the whole batch.
+    pub fn admit(&self, peer: &str, records: usize) -> bool {
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().expect("rates lock");
+        let (tokens, last) = buckets.entry(peer.to_string()).or_insert((self.rate, now));
+        *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * self.rate).min(self.rate);
+        *last = now;
+        if records as f64 > *tokens {
+            return false;
+        }
+        *tokens -= records as f64;
+        true
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_over_the_remaining_tokens_is_refused_whole() {
+        let rates = PeerRates::new(100);
+        assert!(rates.admit("m-a", 60));
+        assert!(!rates.admit("m-a", 60), "only 40 tokens left");
+        assert!(rates.admit("m-a", 40));
+        assert!(rates.admit("m-b", 100), "each peer has its own bucket");
+    }
+}

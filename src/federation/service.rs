@@ -3,7 +3,7 @@
 
 use super::peer::{peer_identity, PeerIdentity};
 use super::reconcile::Responder;
-use super::scoring::{is_misbehaviour, PeerScores};
+use super::scoring::{is_misbehaviour, PeerRates, PeerScores};
 use super::{limits, MAX_PEER_BATCH_RECORDS, MAX_RECONCILE_ROUNDS, PROTOCOL_VERSION};
 use crate::node::{unix_now, Node, StoredEvent};
 use crate::proto::{self, federation_server};
@@ -24,14 +24,21 @@ pub struct FederationService {
     node: Arc<Node>,
     /// Misbehaviour scores, shared with the links this node dials.
     scores: Arc<PeerScores>,
+    /// Records per second each peer may push.
+    rates: Arc<PeerRates>,
     /// Turns true when the node stops; ends live streams.
     shutdown: watch::Receiver<bool>,
 }
 
 impl FederationService {
     /// A service over `node`.
-    pub fn new(node: Arc<Node>, scores: Arc<PeerScores>, shutdown: watch::Receiver<bool>) -> Self {
-        FederationService { node, scores, shutdown }
+    pub fn new(
+        node: Arc<Node>,
+        scores: Arc<PeerScores>,
+        rates: Arc<PeerRates>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Self {
+        FederationService { node, scores, rates, shutdown }
     }
 
     /// The caller, unless it is cooling down after misbehaving.
@@ -133,6 +140,12 @@ impl federation_server::Federation for FederationService {
         let peer = self.admitted_peer(&request)?;
         let envelopes = request.into_inner().envelopes;
         check_batch(envelopes.len())?;
+        if !self.rates.admit(&peer.member_id, envelopes.len()) {
+            return Err(Status::resource_exhausted(format!(
+                "peer {} is sending over its rate of records per second; slow down",
+                peer.member_id
+            )));
+        }
         let scores = self.scores.clone();
         let (accepted, refused) = self.blocking(move |node| ingest_from_peer(node, &scores, envelopes, &peer)).await?;
         Ok(Response::new(proto::PushReply { accepted, refused }))
