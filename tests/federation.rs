@@ -370,3 +370,23 @@ async fn a_peer_pushing_over_its_rate_is_told_to_slow_down() {
     assert!(status.message().contains("slow down"), "{}", status.message());
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn catch_up_spanning_many_fetch_batches_completes_in_one_anti_entropy_run() {
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let records = 2 * cirfed::federation::MAX_PEER_BATCH_RECORDS + 500;
+    for chunk in (0..records).collect::<Vec<_>>().chunks(1000) {
+        let drafts = chunk.iter().map(|n| common::indicator(&format!("bulk{n}.example"), 2)).collect();
+        assert!(a.publish(drafts).await.iter().all(|o| o.error.is_empty()));
+    }
+    let expected = a.indicator_ids().await;
+    let b = TestNode::start_with_peers(&fed.admit_node("b"), &[&a]).await;
+    common::wait_for("b to hold every record of a", || {
+        let (client, expected) = (b.client.clone(), expected.clone());
+        async move { common::indicator_ids(client).await == expected }
+    })
+    .await;
+    a.stop().await;
+    b.stop().await;
+}

@@ -25,6 +25,10 @@ pub const BACKOFF_MIN: Duration = Duration::from_millis(200);
 pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a dial may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reconciliation passes in one anti-entropy run. A record can be refused in
+/// one pass because its author's member card comes in a later batch; the next
+/// pass fetches it again, now that the card is known.
+pub const MAX_ANTI_ENTROPY_PASSES: usize = 4;
 
 /// Why a session with a peer ended.
 #[derive(Debug, thiserror::Error)]
@@ -225,33 +229,50 @@ impl Link {
         }
     }
 
+    /// Pushes records; returns how many the peer accepted.
     async fn push(
         &self,
         client: &mut FederationClient<Channel>,
         envelopes: Vec<proto::Envelope>,
-    ) -> Result<(), LinkError> {
+    ) -> Result<u32, LinkError> {
         let count = envelopes.len() as u64;
-        client.push(proto::RecordBatch { envelopes }).await?;
+        let reply = client.push(proto::RecordBatch { envelopes }).await?.into_inner();
         self.update(|s| s.sent += count);
-        Ok(())
+        Ok(reply.accepted)
     }
 
-    async fn ingest(&self, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> Result<(), LinkError> {
+    /// Ingests records from the peer; returns how many were accepted.
+    async fn ingest(&self, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> Result<u32, LinkError> {
         let count = envelopes.len() as u64;
         let (node, scores, remote) = (self.node.clone(), self.scores.clone(), peer.clone());
-        tokio::task::spawn_blocking(move || ingest_from_peer(&node, &scores, envelopes, &remote))
+        let (accepted, _) = tokio::task::spawn_blocking(move || ingest_from_peer(&node, &scores, envelopes, &remote))
             .await
             .map_err(|e| LinkError::Interrupted(e.to_string()))?;
         self.update(|s| s.received += count);
         if self.scores.banned_until(&peer.member_id).is_some() {
             return Err(LinkError::CutOff(peer.member_id.clone()));
         }
-        Ok(())
+        Ok(accepted)
     }
 
     /// Reconciles the two shared sets, then fetches what this node lacks and
-    /// pushes what the peer lacks.
+    /// pushes what the peer lacks; again while a pass makes progress.
     async fn anti_entropy(&self, client: &mut FederationClient<Channel>, peer: &PeerIdentity) -> Result<(), LinkError> {
+        for _ in 0..MAX_ANTI_ENTROPY_PASSES {
+            if !self.reconcile_once(client, peer).await? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass; returns true when it moved records and differences remain
+    /// that a further pass may settle.
+    async fn reconcile_once(
+        &self,
+        client: &mut FederationClient<Channel>,
+        peer: &PeerIdentity,
+    ) -> Result<bool, LinkError> {
         let mut initiator = Initiator::new(self.node.shared_items())?;
         let (messages, receiver) = mpsc::channel(2);
         messages.send(proto::ReconcileMessage { payload: initiator.initiate()? }).await.ok();
@@ -268,10 +289,11 @@ impl Link {
         }
         drop(messages);
         let need = self.missing(initiator.need()).await?;
+        let mut moved = 0;
         for ids in need.chunks(MAX_PEER_BATCH_RECORDS) {
             let ids = ids.iter().map(|id| id.0.to_vec()).collect();
             let batch = client.fetch(proto::FetchRequest { ids }).await?.into_inner();
-            self.ingest(batch.envelopes, peer).await?;
+            moved += self.ingest(batch.envelopes, peer).await?;
         }
         for ids in initiator.have().chunks(MAX_PEER_BATCH_RECORDS) {
             let ids: Vec<RecordId> = ids.iter().map(|id| RecordId(*id)).collect();
@@ -281,7 +303,7 @@ impl Link {
                 .map_err(|e| LinkError::Interrupted(e.to_string()))?
                 .map_err(|e| LinkError::Interrupted(e.to_string()))?;
             if !envelopes.is_empty() {
-                self.push(client, envelopes).await?;
+                moved += self.push(client, envelopes).await?;
             }
         }
         let difference = (need.len() + initiator.have().len()) as u64;
@@ -289,8 +311,9 @@ impl Link {
             s.last_reconciled = unix_now();
             s.last_difference = difference;
         });
-        tracing::debug!(peer = %peer.member_id, fetched = need.len(), pushed = initiator.have().len(), "anti-entropy done");
-        Ok(())
+        tracing::debug!(peer = %peer.member_id, fetched = need.len(), pushed = initiator.have().len(), "anti-entropy pass done");
+        let settled = moved as usize == need.len() + initiator.have().len();
+        Ok(moved > 0 && !settled)
     }
 
     /// The ids in `need` this node does not store yet (some it stores but may
