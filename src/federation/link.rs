@@ -297,8 +297,8 @@ impl Link {
         }
         for ids in initiator.have().chunks(MAX_PEER_BATCH_RECORDS) {
             let ids: Vec<RecordId> = ids.iter().map(|id| RecordId(*id)).collect();
-            let (node, member) = (self.node.clone(), peer.member_id.clone());
-            let envelopes = tokio::task::spawn_blocking(move || node.fetch_for(&ids, &member))
+            let node = self.node.clone();
+            let envelopes = tokio::task::spawn_blocking(move || node.shareable_envelopes(&ids))
                 .await
                 .map_err(|e| LinkError::Interrupted(e.to_string()))?
                 .map_err(|e| LinkError::Interrupted(e.to_string()))?;

@@ -280,9 +280,7 @@ impl Node {
         let mut shared = Vec::new();
         for kind in RecordKind::ALL {
             self.for_each_stored(kind, |stored, record| {
-                let tlp = Tlp::from_code(record.tlp).unwrap_or(Tlp::Red);
-                let author: [u8; 32] = record.author.as_slice().try_into().unwrap_or([0; 32]);
-                if shareable(tlp, &author, &own) {
+                if record_shareable(&record, &own) {
                     shared.push(item(record.created_at, &stored.id));
                 }
             })?;
@@ -306,17 +304,13 @@ impl Node {
         self.events.subscribe()
     }
 
-    /// The envelopes of `ids` that this node may send to `peer`.
-    pub fn fetch_for(&self, ids: &[RecordId], peer: &str) -> Result<Vec<Envelope>, NodeError> {
+    /// The envelopes of `ids` that this node may send to its peers.
+    pub fn shareable_envelopes(&self, ids: &[RecordId]) -> Result<Vec<Envelope>, NodeError> {
         let own = self.own_key();
         let mut envelopes = Vec::with_capacity(ids.len());
         for stored in self.store.get_many(ids)? {
-            let record = decode_record(&stored)?;
-            let tlp = Tlp::from_code(record.tlp).unwrap_or(Tlp::Red);
-            let author: [u8; 32] = record.author.as_slice().try_into().unwrap_or([0; 32]);
-            let event = StoredEvent { id: stored.id, envelope: stored.envelope, tlp, author, source: None };
-            if event.may_send(&own, peer) {
-                envelopes.push(event.envelope);
+            if record_shareable(&decode_record(&stored)?, &own) {
+                envelopes.push(stored.envelope);
             }
         }
         Ok(envelopes)
@@ -752,6 +746,13 @@ fn in_parallel<T: Send, R: Send>(items: Vec<T>, work: impl Fn(Vec<T>) -> Vec<R> 
 pub fn decode_record(stored: &StoredRecord) -> Result<Record, NodeError> {
     Record::decode(stored.envelope.record.as_slice())
         .map_err(|e| NodeError::Store(StoreError::BadRecord { id: stored.id, reason: e.to_string() }))
+}
+
+/// Whether this node may send a stored record to its peers (see `sharing`).
+fn record_shareable(record: &Record, own: &[u8; 32]) -> bool {
+    let tlp = Tlp::from_code(record.tlp).unwrap_or(Tlp::Red);
+    let author: [u8; 32] = record.author.as_slice().try_into().unwrap_or([0; 32]);
+    shareable(tlp, &author, own)
 }
 
 fn entry_of(id: RecordId, record: &Record, indicator: &Indicator) -> Entry {
