@@ -89,3 +89,21 @@ pub fn node_dir() -> (tempfile::TempDir, PathBuf) {
     identity::join_node(&dir, &admission, false).expect("join");
     (root, dir)
 }
+
+/// `count` node directories admitted by one federation in a fresh temp dir,
+/// with certificates naming 127.0.0.1 so that they can dial each other on loopback.
+pub fn federation_dirs(count: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
+    let root = tempfile::tempdir().expect("temp dir");
+    let federation = Federation::init(&root.path().join("operator"), "bench", false).expect("federation");
+    let names = ["localhost".to_string(), "127.0.0.1".to_string()];
+    let dirs = (0..count)
+        .map(|n| {
+            let dir = root.path().join(format!("node{n}"));
+            let request = identity::init_node(&dir, &format!("csp{n}"), &names, false).expect("node init");
+            let admission = federation.admit(&request, &[Role::Publish, Role::Read], 30, unix_now()).expect("admit");
+            identity::join_node(&dir, &admission, false).expect("join");
+            dir
+        })
+        .collect();
+    (root, dirs)
+}

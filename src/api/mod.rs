@@ -51,6 +51,8 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
 {
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(crate::transport::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::transport::KEEPALIVE_TIMEOUT))
         .add_service(node_server(node, links))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await

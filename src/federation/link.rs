@@ -66,6 +66,8 @@ pub struct LinkStatus {
     pub last_reconciled: i64,
     /// Records the last reconciliation found missing on either side: how far behind they were.
     pub last_difference: u64,
+    /// Bytes of negentropy messages exchanged with the peer, both ways, over all sessions.
+    pub reconcile_bytes: u64,
     /// Why the last session ended.
     pub last_error: String,
 }
@@ -183,6 +185,9 @@ impl Link {
             .tls_config(self.tls.clone().domain_name(host))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
+            .http2_keep_alive_interval(crate::transport::KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(crate::transport::KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
             .connect()
             .await?;
         Ok(FederationClient::new(channel)
@@ -275,19 +280,26 @@ impl Link {
     ) -> Result<bool, LinkError> {
         let mut initiator = Initiator::new(self.node.shared_items())?;
         let (messages, receiver) = mpsc::channel(2);
-        messages.send(proto::ReconcileMessage { payload: initiator.initiate()? }).await.ok();
+        let first = initiator.initiate()?;
+        let mut exchanged = first.len() as u64;
+        messages.send(proto::ReconcileMessage { payload: first }).await.ok();
         let mut replies = client.reconcile(ReceiverStream::new(receiver)).await?.into_inner();
         loop {
             let reply = replies.message().await?.ok_or(LinkError::Closed("reconciliation"))?;
+            exchanged += reply.payload.len() as u64;
             match initiator.step(&reply.payload)? {
-                Some(next) => messages
-                    .send(proto::ReconcileMessage { payload: next })
-                    .await
-                    .map_err(|_| LinkError::Closed("reconciliation"))?,
+                Some(next) => {
+                    exchanged += next.len() as u64;
+                    messages
+                        .send(proto::ReconcileMessage { payload: next })
+                        .await
+                        .map_err(|_| LinkError::Closed("reconciliation"))?
+                }
                 None => break,
             }
         }
         drop(messages);
+        self.update(|s| s.reconcile_bytes += exchanged);
         let need = self.missing(initiator.need()).await?;
         let mut moved = 0;
         for ids in need.chunks(MAX_PEER_BATCH_RECORDS) {

@@ -59,6 +59,8 @@ where
     IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + tonic::transport::server::Connected + Unpin + Send + 'static,
 {
     tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(crate::transport::KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(crate::transport::KEEPALIVE_TIMEOUT))
         .add_service(federation_server(node, scores, rates, shutdown.clone()))
         .serve_with_incoming_shutdown(incoming, stopped(shutdown))
         .await
