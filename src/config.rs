@@ -107,6 +107,10 @@ pub struct PublishSection {
     /// created_at is rounded down to a multiple of this (default 3600 s).
     #[serde(default = "default_time_granularity")]
     pub time_granularity_secs: u32,
+    /// `[publish.scrub]`: what is redacted, generalised, hashed or refused
+    /// before a record is signed (see `anonymize`).
+    #[serde(default)]
+    pub scrub: crate::anonymize::ScrubPolicy,
 }
 
 /// `[store]`
@@ -167,6 +171,7 @@ impl Default for PublishSection {
             default_tlp: DEFAULT_TLP,
             default_valid_days: DEFAULT_VALID_DAYS,
             time_granularity_secs: DEFAULT_TIME_GRANULARITY_SECS,
+            scrub: crate::anonymize::ScrubPolicy::default(),
         }
     }
 }
@@ -249,6 +254,13 @@ impl ConfigFile {
             return Err(ConfigError::Invalid {
                 field: "publish.time_granularity_secs",
                 reason: format!("{} is outside 1 to {MAX_TIME_GRANULARITY_SECS}", publish.time_granularity_secs),
+            });
+        }
+        let scrub = &publish.scrub;
+        if scrub.names.iter().chain(&scrub.internal_suffixes).any(|n| n.trim().trim_matches('.').is_empty()) {
+            return Err(ConfigError::Invalid {
+                field: "publish.scrub",
+                reason: "names and internal_suffixes must not hold empty entries".into(),
             });
         }
         Ok(Config {

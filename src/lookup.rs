@@ -89,7 +89,7 @@ impl Postings {
 type Map<K> = HashMap<K, Postings, RandomState>;
 
 /// Number of observable type codes (1-based, so index 0 is unused).
-const TYPE_SLOTS: usize = 15;
+const TYPE_SLOTS: usize = 16;
 
 /// The in-memory match engine.
 pub struct Engine {
@@ -107,6 +107,8 @@ pub struct Engine {
     /// first, so a lookup probes only those.
     v6_lengths: Vec<u8>,
     active: usize,
+    /// The federation's keyed-hash key, to match values shared as keyed hashes.
+    hash_key: Option<[u8; 32]>,
 }
 
 /// Number of /16 blocks in the IPv4 space.
@@ -169,6 +171,7 @@ impl Default for Engine {
             v6: (0..=128).map(|_| Map::default()).collect(),
             v6_lengths: Vec::new(),
             active: 0,
+            hash_key: None,
         }
     }
 }
@@ -239,9 +242,19 @@ impl Engine {
         self.active
     }
 
+    /// Lets lookups match indicators shared as keyed hashes under `key`.
+    pub fn set_hash_key(&mut self, key: [u8; 32]) {
+        self.hash_key = Some(key);
+    }
+
     /// Appends to `hits` every live indicator matching `observable` at `now`.
     pub fn lookup_into(&self, observable: &Observable, now: i64, hits: &mut Vec<Hit>) {
         let value = observable.value.as_str();
+        let hashed = &self.exact[ObservableType::KeyedHash.code() as usize];
+        if let (Some(key), false) = (&self.hash_key, hashed.is_empty()) {
+            let hash = crate::anonymize::keyed_hash(key, observable.kind, value);
+            self.exact_into(ObservableType::KeyedHash, &hash, now, MatchKind::Exact, hits);
+        }
         if observable.kind == ObservableType::Ipv4 {
             return self.ipv4_into(value, now, MatchKind::Exact, hits);
         }
@@ -412,6 +425,17 @@ mod tests {
             .into_iter()
             .map(|h| (engine.entry(h.entry).id.0[0], h.kind, h.matched))
             .collect()
+    }
+
+    #[test]
+    fn a_value_shared_as_a_keyed_hash_matches_the_observed_value() {
+        let key = [9; 32];
+        let hash = crate::anonymize::keyed_hash(&key, ObservableType::Email, "phish@evil.example");
+        let mut engine = engine(&[(1, ObservableType::KeyedHash, hash.as_str())]);
+        assert!(query(&engine, "phish@evil.example").is_empty(), "no key, no match");
+        engine.set_hash_key(key);
+        assert_eq!(query(&engine, "PHISH@evil.example"), [(1, MatchKind::Exact, hash)]);
+        assert!(query(&engine, "other@evil.example").is_empty());
     }
 
     #[test]

@@ -56,11 +56,14 @@ pub enum ObservableType {
     CloudResourceName = 13,
     /// An X.509 certificate fingerprint (SHA-1 or SHA-256).
     CertificateFingerprint = 14,
+    /// A sensitive value shared as HMAC-SHA256 under the federation's key
+    /// (64 hex digits); peers match it by hashing what they observe.
+    KeyedHash = 15,
 }
 
 impl ObservableType {
     /// Every kind, in proto number order.
-    pub const ALL: [ObservableType; 14] = [
+    pub const ALL: [ObservableType; 15] = [
         Self::Ipv4,
         Self::Ipv6,
         Self::Cidr,
@@ -75,6 +78,7 @@ impl ObservableType {
         Self::CloudAccessKeyId,
         Self::CloudResourceName,
         Self::CertificateFingerprint,
+        Self::KeyedHash,
     ];
 
     /// The proto enum number of this kind.
@@ -106,6 +110,7 @@ impl ObservableType {
             Self::CloudAccessKeyId => "cloud-access-key-id",
             Self::CloudResourceName => "cloud-resource-name",
             Self::CertificateFingerprint => "certificate-fingerprint",
+            Self::KeyedHash => "keyed-hash",
         }
     }
 
@@ -114,7 +119,7 @@ impl ObservableType {
         match self {
             Self::Md5 => Some(32),
             Self::Sha1 => Some(40),
-            Self::Sha256 => Some(64),
+            Self::Sha256 | Self::KeyedHash => Some(64),
             _ => None,
         }
     }
@@ -391,7 +396,7 @@ fn normalize_prepared(kind: ObservableType, s: &str) -> Result<String, Normalize
         T::Domain => normalize_domain(s),
         T::Url => normalize_url(s),
         T::Email => normalize_email(s),
-        T::Md5 | T::Sha1 | T::Sha256 => normalize_hash(kind, s),
+        T::Md5 | T::Sha1 | T::Sha256 | T::KeyedHash => normalize_hash(kind, s),
         T::Asn => normalize_asn(s),
         T::UserAgent => normalize_user_agent(s),
         T::CloudAccessKeyId => normalize_access_key_id(s),
@@ -1045,18 +1050,19 @@ mod tests {
             (T::CloudAccessKeyId, 12),
             (T::CloudResourceName, 13),
             (T::CertificateFingerprint, 14),
+            (T::KeyedHash, 15),
         ];
         for (kind, code) in expected {
             assert_eq!(kind.code(), code, "{kind}");
             assert_eq!(ObservableType::from_code(code), Some(kind));
         }
-        assert_eq!(ObservableType::ALL.map(ObservableType::code).to_vec(), (1..=14).collect::<Vec<u8>>());
+        assert_eq!(ObservableType::ALL.map(ObservableType::code).to_vec(), (1..=15).collect::<Vec<u8>>());
     }
 
     #[test]
     fn unspecified_and_unknown_codes_have_no_type() {
         assert_eq!(ObservableType::from_code(0), None);
-        assert_eq!(ObservableType::from_code(15), None);
+        assert_eq!(ObservableType::from_code(16), None);
         assert_eq!(ObservableType::from_code(255), None);
     }
 

@@ -285,9 +285,12 @@ fn a_stix_bundle_publishes_its_indicators_and_skips_context_objects() {
     let setup = setup();
     let server = serve(&setup.node);
     let bundle = shared_data("stix/indicators-for-C2-with-COA.json");
-    let report = json(&["--json", "publish", "--file", s(&bundle), "--api", &server.addr]);
-    assert_eq!(report["created"], 2, "{report}");
-    assert_eq!(report["refused"].as_array().unwrap().len(), 0, "{report}");
+    let out = cirfed(&["--json", "publish", "--file", s(&bundle), "--api", &server.addr]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert_eq!(report["created"], 1, "{report}");
+    // The sample's C2 address is 10.0.0.0: a private address never leaves a node.
+    assert_eq!(report["refused"][0]["error_code"], "refused_by_scrub_policy", "{report}");
+    assert!(!out.status.success(), "a refused line makes the exit code non-zero");
     assert_eq!(
         report["skipped"].as_array().unwrap().len(),
         6,
@@ -351,4 +354,58 @@ fn peer_add_links_two_running_nodes_and_status_shows_the_link() {
     assert_eq!(again["added"], false);
     let err = fails(&["peer", "add", "no-port", "--api", &a.addr]);
     assert!(err.contains("host:port"), "{err}");
+}
+
+#[test]
+fn publish_dry_run_shows_the_record_and_redactions_and_stores_nothing() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let args = [
+        "publish",
+        "indicator",
+        "--dry-run",
+        "--value",
+        "evil.example",
+        "--level",
+        "3",
+        "--description",
+        "beacons from 10.9.8.7 to evil.example",
+        "--api",
+        &server.addr,
+    ];
+    let human = ok(&args);
+    assert!(human.contains("dry run: nothing was signed or stored"), "{human}");
+    assert!(human.contains("private_ip") && human.contains("[redacted:private_ip]"), "{human}");
+    let mut with_json = vec!["--json"];
+    with_json.extend(args);
+    let dry = json(&with_json);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["indicator"]["description"], "beacons from [redacted:private_ip] to evil.example");
+    assert_eq!(dry["redactions"][0]["detector"], "private_ip");
+    assert_eq!(dry["redactions"][0]["found"], "10.9.8.7");
+    let found = json(&["--json", "lookup", "evil.example", "--api", &server.addr]);
+    assert_eq!(found["matched"], false, "a dry run publishes nothing");
+}
+
+#[test]
+fn bulk_publish_reports_redactions_per_line() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let file = setup.node.join("feed.jsonl");
+    std::fs::write(
+        &file,
+        "{\"value\": \"198.51.100.7\", \"level\": 3, \"description\": \"seen by ops@victim.example\"}\n\
+         {\"value\": \"c2.example\", \"level\": 3}\n\
+         {\"value\": \"192.168.1.1\", \"level\": 3}\n",
+    )
+    .unwrap();
+    let report = serde_json::from_slice::<Value>(
+        &cirfed(&["--json", "publish", "--file", s(&file), "--api", &server.addr]).stdout,
+    )
+    .expect("json report");
+    assert_eq!(report["created"], 2);
+    assert_eq!(report["redacted"][0]["line"], 1);
+    assert_eq!(report["redacted"][0]["redactions"][0]["detector"], "email");
+    assert_eq!(report["refused"][0]["line"], 3);
+    assert_eq!(report["refused"][0]["error_code"], "refused_by_scrub_policy");
 }

@@ -21,7 +21,7 @@ async fn a_node_killed_mid_write_reopens_with_every_acknowledged_record() {
         tokio::spawn(async move {
             for batch in 0.. {
                 let drafts = (0..BATCH).map(|n| indicator(&format!("h{n}.b{batch}.example"), 3)).collect();
-                match client.publish(proto::PublishRequest { drafts }).await {
+                match client.publish(proto::PublishRequest { drafts, dry_run: false }).await {
                     Ok(reply) => {
                         acknowledged.lock().unwrap().extend(reply.into_inner().outcomes.into_iter().map(|o| o.id))
                     }

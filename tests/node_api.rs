@@ -57,8 +57,10 @@ async fn a_match_reports_the_highest_level_confidence_and_seen_times() {
     assert_eq!(result.matches.len(), 2);
     assert_eq!(result.max_cir_level, 5);
     assert_eq!(result.confidence, 90);
-    assert_eq!(result.first_seen, now - 10 * DAY);
-    assert_eq!(result.last_seen, now - DAY);
+    // Shared times are coarsened to the hour (publish.time_granularity_secs).
+    let hour = |t: i64| t - t.rem_euclid(3600);
+    assert_eq!(result.first_seen, hour(now - 10 * DAY));
+    assert_eq!(result.last_seen, hour(now - DAY));
     node.stop().await;
 }
 

@@ -1,7 +1,9 @@
 //! Node results to wire messages.
 
+use crate::anonymize::{Action, Redaction};
 use crate::federation::link::LinkStatus;
 use crate::node::{Finding, IndicatorMatch, NodeError, NodeStatus, RecordView};
+use crate::node::{Prepared, Published};
 use crate::proto;
 use crate::store::Inserted;
 
@@ -9,8 +11,55 @@ use crate::store::Inserted;
 pub fn outcome(result: Result<Inserted, NodeError>) -> proto::Outcome {
     match result {
         Ok(inserted) => proto::Outcome { id: inserted.id.0.to_vec(), created: inserted.created, ..Default::default() },
-        Err(e) => proto::Outcome { error_code: e.code().to_string(), error: e.to_string(), ..Default::default() },
+        Err(e) => refused(e),
     }
+}
+
+fn refused(error: NodeError) -> proto::Outcome {
+    let redactions = match &error {
+        NodeError::Scrub(refused) => vec![proto::Redaction {
+            field: refused.field.clone(),
+            detector: refused.detector.to_string(),
+            action: Action::Refuse.name().into(),
+            found: refused.found.clone(),
+            replacement: String::new(),
+        }],
+        _ => Vec::new(),
+    };
+    proto::Outcome { error_code: error.code().to_string(), error: error.to_string(), redactions, ..Default::default() }
+}
+
+/// A published draft's outcome with its redactions.
+pub fn published(published: Published) -> proto::Outcome {
+    let mut outcome = outcome(published.outcome);
+    outcome.redactions.extend(redactions(published.redactions));
+    outcome
+}
+
+/// A dry run's outcome: the bytes that would be signed, and the redactions.
+pub fn prepared(result: Result<Prepared, NodeError>) -> proto::Outcome {
+    match result {
+        Ok(p) => proto::Outcome {
+            id: p.id.0.to_vec(),
+            record: p.record,
+            redactions: redactions(p.redactions),
+            ..Default::default()
+        },
+        Err(e) => refused(e),
+    }
+}
+
+fn redactions(redactions: Vec<Redaction>) -> Vec<proto::Redaction> {
+    redactions
+        .into_iter()
+        .map(|r| proto::Redaction {
+            field: r.field,
+            detector: r.detector.to_string(),
+            action: r.action.name().into(),
+            found: r.found,
+            replacement: r.replacement,
+        })
+        .collect()
 }
 
 /// A stored record with its state.

@@ -66,9 +66,16 @@ type LookupReplies = Pin<Box<dyn Stream<Item = Result<proto::LookupReply, Status
 #[tonic::async_trait]
 impl node_server::Node for NodeService {
     async fn publish(&self, request: Request<proto::PublishRequest>) -> Result<Response<proto::PublishReply>, Status> {
-        let drafts = request.into_inner().drafts;
-        let outcomes = self.blocking(move |node| Ok(node.publish(drafts))).await?;
-        Ok(Response::new(proto::PublishReply { outcomes: outcomes.into_iter().map(convert::outcome).collect() }))
+        let request = request.into_inner();
+        let outcomes = self
+            .blocking(move |node| {
+                Ok(match request.dry_run {
+                    true => node.prepare(request.drafts).into_iter().map(convert::prepared).collect(),
+                    false => node.publish_reported(request.drafts).into_iter().map(convert::published).collect(),
+                })
+            })
+            .await?;
+        Ok(Response::new(proto::PublishReply { outcomes }))
     }
 
     async fn import(&self, request: Request<proto::ImportRequest>) -> Result<Response<proto::PublishReply>, Status> {

@@ -163,7 +163,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
             reason: "false positive".into(),
         })),
     };
-    at_a.publish(PublishRequest { drafts: vec![retraction] }).await.map_err(status_error)?;
+    at_a.publish(PublishRequest { drafts: vec![retraction], dry_run: false }).await.map_err(status_error)?;
     let took = wait_until(&mut at_c, "login.evil-cloud.example", false).await?;
     say.detail(format!("C stopped matching login.evil-cloud.example after {took} ms"));
 
@@ -176,7 +176,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         (ObservableType::Domain, "c2.evil-cloud.example"),
     ];
     let drafts = missed.iter().map(|(kind, value)| indicator_draft(*kind, value, 4, "seen while B was down")).collect();
-    at_a.publish(PublishRequest { drafts }).await.map_err(status_error)?;
+    at_a.publish(PublishRequest { drafts, dry_run: false }).await.map_err(status_error)?;
 
     say.step("B returns on the same address. A redials it (with backoff), the two reconcile, and B passes the records on to C.");
     let b = start(&dirs[1], Some(b_address), &[&c]).await?;
@@ -237,7 +237,7 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
     let mut drafts: Vec<Draft> =
         sample_indicators().into_iter().map(|(k, v, l, d)| indicator_draft(k, v, l, d)).collect();
     drafts.push(lesson_draft());
-    let reply = client.publish(PublishRequest { drafts }).await.map_err(status_error)?.into_inner();
+    let reply = client.publish(PublishRequest { drafts, dry_run: false }).await.map_err(status_error)?.into_inner();
     let mut ids = Vec::new();
     for ((kind, value, _, _), outcome) in sample_indicators().iter().zip(&reply.outcomes) {
         anyhow::ensure!(outcome.error.is_empty(), "demo indicator refused: {}", outcome.error);

@@ -114,16 +114,57 @@ pub fn record_json(stored: &proto::StoredRecord) -> Value {
         value["retraction_reason"] = json!(stored.retraction_reason);
     }
     if let Some(record) = decode(stored) {
-        value["kind"] = json!(record.body.as_ref().map(|b| RecordKind::of(b).to_string()));
-        value["author"] = json!(hex::encode(&record.author));
-        value["created_at"] = json!(time(record.created_at));
-        value["tlp"] = json!(tlp(record.tlp));
-        if let Some(body) = &record.body {
-            let (key, body) = body_json(body);
-            value[key] = body;
-        }
+        add_record_fields(&mut value, &record);
     }
     value
+}
+
+fn add_record_fields(value: &mut Value, record: &Record) {
+    value["kind"] = json!(record.body.as_ref().map(|b| RecordKind::of(b).to_string()));
+    value["author"] = json!(hex::encode(&record.author));
+    value["created_at"] = json!(time(record.created_at));
+    value["tlp"] = json!(tlp(record.tlp));
+    if let Some(body) = &record.body {
+        let (key, body) = body_json(body);
+        value[key] = body;
+    }
+}
+
+/// What a dry run would sign: the id, the exact bytes (hex) and the decoded record.
+pub fn prepared_json(outcome: &proto::Outcome) -> Value {
+    let mut value = json!({ "id": hex::encode(&outcome.id), "record_bytes": hex::encode(&outcome.record) });
+    if let Ok(record) = Record::decode(outcome.record.as_slice()) {
+        add_record_fields(&mut value, &record);
+    }
+    value
+}
+
+/// A key/value table of what a dry run would sign.
+pub fn prepared_table(outcome: &proto::Outcome) -> Table {
+    let mut table = table(&["field", "value"]);
+    let mut value = prepared_json(outcome);
+    value.as_object_mut().map(|o| o.remove("record_bytes"));
+    flatten("", &value, &mut |key, value| {
+        table.add_row(vec![key.to_string(), value]);
+    });
+    table
+}
+
+pub fn redactions_json(redactions: &[proto::Redaction]) -> Value {
+    json!(redactions
+        .iter()
+        .map(|r| json!({
+            "field": r.field, "detector": r.detector, "action": r.action, "found": r.found, "shared_as": r.replacement,
+        }))
+        .collect::<Vec<_>>())
+}
+
+pub fn redactions_table(redactions: &[proto::Redaction]) -> Table {
+    let mut table = table(&["field", "detector", "action", "found", "shared as"]);
+    for r in redactions {
+        table.add_row(vec![&r.field, &r.detector, &r.action, &r.found, &r.replacement]);
+    }
+    table
 }
 
 fn body_json(body: &Body) -> (&'static str, Value) {

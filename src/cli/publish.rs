@@ -2,7 +2,7 @@
 
 use super::client::{connect, status_error};
 use super::drafts::{self, BulkFormat, IndicatorFields};
-use super::output::print_json;
+use super::output::{self, print_json};
 use crate::ApiTarget;
 use anyhow::Context;
 use cirfed::node::unix_now;
@@ -31,6 +31,10 @@ pub struct PublishArgs {
     /// Format of --file, when its name and content do not tell.
     #[arg(long, value_parser = ["jsonl", "csv", "misp", "stix"])]
     pub format: Option<String>,
+    /// Show exactly the record(s) that would be signed and shared, and every
+    /// redaction the scrub policy makes; sign and store nothing.
+    #[arg(long, global = true)]
+    pub dry_run: bool,
     #[command(flatten)]
     pub target: ApiTarget,
 }
@@ -124,7 +128,7 @@ pub async fn publish(args: PublishArgs, json: bool) -> anyhow::Result<ExitCode> 
             anyhow::bail!("say what to publish: `publish indicator`, `publish lesson FILE` or `publish --file F`")
         }
     };
-    publish_one(&args.target, draft, json).await
+    publish_one(&args.target, draft, args.dry_run, json).await
 }
 
 fn indicator_fields(args: &IndicatorArgs) -> IndicatorFields {
@@ -144,26 +148,65 @@ fn indicator_fields(args: &IndicatorArgs) -> IndicatorFields {
     }
 }
 
-/// Publishes one draft and prints its id.
-async fn publish_one(target: &ApiTarget, draft: Draft, json: bool) -> anyhow::Result<ExitCode> {
+/// Publishes one draft and prints its id and redactions (or, in a dry run,
+/// the record that would be signed).
+async fn publish_one(target: &ApiTarget, draft: Draft, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = connect(target).await?;
-    let reply = client.publish(PublishRequest { drafts: vec![draft] }).await.map_err(status_error)?.into_inner();
+    let request = PublishRequest { drafts: vec![draft], dry_run };
+    let reply = client.publish(request).await.map_err(status_error)?.into_inner();
     let outcome = reply.outcomes.into_iter().next().context("the node returned no outcome")?;
     if !outcome.error.is_empty() {
         if json {
-            print_json(&json!({ "accepted": false, "error_code": outcome.error_code, "error": outcome.error }));
+            print_json(&json!({
+                "accepted": false, "error_code": outcome.error_code, "error": outcome.error,
+                "redactions": output::redactions_json(&outcome.redactions),
+            }));
         }
         anyhow::bail!("refused ({}): {}", outcome.error_code, outcome.error);
     }
     let id = hex::encode(&outcome.id);
+    if dry_run {
+        print_dry_run(&outcome, json);
+        return Ok(ExitCode::SUCCESS);
+    }
     if json {
-        print_json(&json!({ "accepted": true, "id": id, "created": outcome.created }));
-    } else if outcome.created {
-        println!("published {id}");
-    } else {
-        println!("already published {id} (no change)");
+        print_json(&json!({
+            "accepted": true, "id": id, "created": outcome.created,
+            "redactions": output::redactions_json(&outcome.redactions),
+        }));
+        return Ok(ExitCode::SUCCESS);
+    }
+    match outcome.created {
+        true => println!("published {id}"),
+        false => println!("already published {id} (no change)"),
+    }
+    if !outcome.redactions.is_empty() {
+        println!("scrubbed before signing:\n{}", output::redactions_table(&outcome.redactions));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_dry_run(outcome: &proto::Outcome, json: bool) {
+    if json {
+        let mut value = output::prepared_json(outcome);
+        value["dry_run"] = json!(true);
+        value["redactions"] = output::redactions_json(&outcome.redactions);
+        print_json(&value);
+        return;
+    }
+    println!(
+        "dry run: nothing was signed or stored. This record ({} bytes, id {}) would be signed and shared:",
+        outcome.record.len(),
+        hex::encode(&outcome.id)
+    );
+    println!("{}", output::prepared_table(outcome));
+    match outcome.redactions.is_empty() {
+        true => println!("the scrub policy changed nothing"),
+        false => println!("redactions:\n{}", output::redactions_table(&outcome.redactions)),
+    }
+    if outcome.redactions.iter().any(|r| r.action == "keyed_hash") {
+        println!("note: keyed hashes keep values from outsiders only; any member can test guesses against them");
+    }
 }
 
 fn bulk_format(args: &PublishArgs, path: &std::path::Path, text: &str) -> BulkFormat {
@@ -198,14 +241,15 @@ async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) ->
     progress.inc((report.refused.len() + report.skipped.len()) as u64);
     for chunk in pending.chunks(PUBLISH_CHUNK) {
         let drafts = chunk.iter().map(|(_, _, d)| d.clone()).collect();
-        let reply = client.publish(PublishRequest { drafts }).await.map_err(status_error)?.into_inner();
+        let request = PublishRequest { drafts, dry_run: args.dry_run };
+        let reply = client.publish(request).await.map_err(status_error)?.into_inner();
         for ((line, source, _), outcome) in chunk.iter().zip(reply.outcomes) {
             report.record(*line, source, outcome);
         }
         progress.inc(chunk.len() as u64);
     }
     progress.finish_and_clear();
-    report.print(json);
+    report.print(json, args.dry_run);
     Ok(if report.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -215,10 +259,15 @@ struct BulkReport {
     duplicates: usize,
     refused: Vec<(usize, String, String, String)>,
     skipped: Vec<(usize, String, String)>,
+    /// Per line, what scrubbing changed.
+    redacted: Vec<(usize, Vec<proto::Redaction>)>,
 }
 
 impl BulkReport {
     fn record(&mut self, line: usize, source: &str, outcome: proto::Outcome) {
+        if outcome.error.is_empty() && !outcome.redactions.is_empty() {
+            self.redacted.push((line, outcome.redactions.clone()));
+        }
         match (outcome.error.is_empty(), outcome.created) {
             (true, true) => self.created += 1,
             (true, false) => self.duplicates += 1,
@@ -234,8 +283,13 @@ impl BulkReport {
         self.refused.push((line, source.to_string(), code.to_string(), reason.to_string()));
     }
 
-    fn print(&self, json: bool) {
+    fn print(&self, json: bool, dry_run: bool) {
         if json {
+            let redacted: Vec<_> = self
+                .redacted
+                .iter()
+                .map(|(line, redactions)| json!({ "line": line, "redactions": output::redactions_json(redactions) }))
+                .collect();
             let refused: Vec<_> = self
                 .refused
                 .iter()
@@ -247,19 +301,34 @@ impl BulkReport {
                 .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
                 .collect();
             print_json(&json!({
+                "dry_run": dry_run,
                 "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
-                "refused": refused, "skipped": skipped,
+                "refused": refused, "skipped": skipped, "redacted": redacted,
             }));
             return;
         }
-        println!(
-            "accepted {} ({} new, {} already published), refused {}, skipped {}",
-            self.created + self.duplicates,
-            self.created,
-            self.duplicates,
-            self.refused.len(),
-            self.skipped.len()
-        );
+        if dry_run {
+            println!(
+                "dry run: nothing was signed or stored; {} line(s) would be published, refused {}, skipped {}",
+                self.duplicates,
+                self.refused.len(),
+                self.skipped.len()
+            );
+        } else {
+            println!(
+                "accepted {} ({} new, {} already published), refused {}, skipped {}",
+                self.created + self.duplicates,
+                self.created,
+                self.duplicates,
+                self.refused.len(),
+                self.skipped.len()
+            );
+        }
+        for (line, redactions) in self.redacted.iter().take(MAX_REFUSALS_SHOWN) {
+            for r in redactions {
+                println!("  line {line}: {} {} in {}: shared as {:?}", r.action, r.detector, r.field, r.replacement);
+            }
+        }
         for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
             println!("  line {line}: refused: {code}: {reason}  [{source}]");
         }
@@ -279,5 +348,5 @@ pub async fn retract(args: RetractArgs, json: bool) -> anyhow::Result<ExitCode> 
         tlp: 0,
         body: Some(draft::Body::Retraction(Retraction { target_id: args.id.0.to_vec(), reason: args.reason.clone() })),
     };
-    publish_one(&args.target, draft, json).await
+    publish_one(&args.target, draft, false, json).await
 }

@@ -2,17 +2,20 @@
 //! published locally, imported from a file, or received from a peer, plus the
 //! read paths (get, list, lookup, status) the APIs serve.
 
+mod publish;
 mod roster;
 mod sharing;
 
+pub use publish::{Prepared, Published};
 pub use roster::Roster;
 pub use sharing::{item, shareable, Item, StoredEvent};
 
+use crate::anonymize::{federation_hash_key, Scrubber};
 use crate::cir::Tlp;
 use crate::config::PublishSection;
 use crate::lookup::{Engine, Entry, Hit, MatchKind};
 use crate::normalize::{self, NormalizeError, Observable, ObservableType};
-use crate::proto::{draft, record::Body, Draft, Envelope, Indicator, Record};
+use crate::proto::{record::Body, Envelope, Indicator, Record};
 use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
@@ -51,6 +54,8 @@ pub enum NodeError {
     Write(String),
     #[error("TLP:{tlp} record refused: {reason}")]
     TlpViolation { tlp: Tlp, reason: String },
+    #[error(transparent)]
+    Scrub(#[from] crate::anonymize::Refused),
 }
 
 impl NodeError {
@@ -65,6 +70,7 @@ impl NodeError {
             NodeError::EmptyDraft => "empty_draft",
             NodeError::Write(_) => "store",
             NodeError::TlpViolation { .. } => "tlp_violation",
+            NodeError::Scrub(_) => "refused_by_scrub_policy",
         }
     }
 }
@@ -182,6 +188,8 @@ pub struct Node {
     roster: RwLock<Roster>,
     identity: NodeIdentity,
     publish: PublishSection,
+    /// The scrub policy every published record goes through before signing.
+    scrubber: Scrubber,
     started_at: i64,
     /// Records this node may send to its peers, for set reconciliation.
     shared: RwLock<Vec<Item>>,
@@ -207,11 +215,15 @@ impl Node {
         publish: PublishSection,
         card: Envelope,
     ) -> Result<Node, NodeError> {
+        let hash_key = federation_hash_key(&identity.authority);
+        let mut engine = Engine::new();
+        engine.set_hash_key(hash_key);
         let node = Node {
             store,
-            engine: RwLock::new(Engine::new()),
+            engine: RwLock::new(engine),
             roster: RwLock::new(Roster::new(identity.authority)),
             identity,
+            scrubber: Scrubber::new(&publish.scrub, hash_key),
             publish,
             started_at: unix_now(),
             shared: RwLock::new(Vec::new()),
@@ -344,81 +356,12 @@ impl Node {
         }
     }
 
-    /// Signs and stores drafts authored by this node; one outcome per draft.
-    pub fn publish(&self, drafts: Vec<Draft>) -> Vec<Result<Inserted, NodeError>> {
-        if drafts.len() > MAX_BATCH_RECORDS {
-            return refuse_batch(drafts.len());
-        }
-        let now = unix_now();
-        let sealed = in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.seal_draft(d, now)).collect());
-        let mut envelopes = Vec::with_capacity(sealed.len());
-        let mut refused = Vec::new();
-        for (position, result) in sealed.into_iter().enumerate() {
-            match result {
-                Ok(envelope) => envelopes.push(envelope),
-                Err(error) => refused.push((position, error)),
-            }
-        }
-        let total = envelopes.len() + refused.len();
-        let mut stored = self.ingest(envelopes, now).into_iter();
-        let mut refused = refused.into_iter().peekable();
-        (0..total)
-            .map(|position| match refused.next_if(|(at, _)| *at == position) {
-                Some((_, error)) => Err(error),
-                None => stored.next().expect("one outcome per sealed draft"),
-            })
-            .collect()
-    }
-
     /// Validates and stores records signed elsewhere; one outcome per envelope.
     pub fn import(&self, envelopes: Vec<Envelope>) -> Vec<Result<Inserted, NodeError>> {
         if envelopes.len() > MAX_BATCH_RECORDS {
             return refuse_batch(envelopes.len());
         }
         self.ingest(envelopes, unix_now())
-    }
-
-    /// Turns a draft into a record signed by this node.
-    fn seal_draft(&self, draft: Draft, now: i64) -> Result<Envelope, NodeError> {
-        let tlp = match draft.tlp {
-            0 => self.publish.default_tlp,
-            code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum { field: "tlp", value: code })?,
-        };
-        let granularity = i64::from(self.publish.time_granularity_secs);
-        let created_at = now - now.rem_euclid(granularity);
-        let body = match draft.body.ok_or(NodeError::EmptyDraft)? {
-            draft::Body::Indicator(indicator) => Body::Indicator(self.complete_indicator(indicator, created_at)?),
-            draft::Body::Lesson(lesson) => Body::Lesson(lesson),
-            draft::Body::Sighting(sighting) => Body::Sighting(sighting),
-            draft::Body::Retraction(retraction) => Body::Retraction(retraction),
-        };
-        let record = Record {
-            version: record::RECORD_VERSION,
-            author: Vec::new(),
-            created_at,
-            tlp: tlp.code(),
-            body: Some(body),
-        };
-        Ok(self.identity.signer.seal(record).1)
-    }
-
-    fn complete_indicator(&self, mut indicator: Indicator, created_at: i64) -> Result<Indicator, NodeError> {
-        let hint = match indicator.r#type {
-            0 => None,
-            code => Some(
-                u8::try_from(code)
-                    .ok()
-                    .and_then(ObservableType::from_code)
-                    .ok_or(RecordError::UnknownEnum { field: "type", value: code })?,
-            ),
-        };
-        let observable = normalize::parse(hint, &indicator.value).map_err(RecordError::from)?;
-        indicator.r#type = i32::from(observable.kind.code());
-        indicator.value = observable.value;
-        if indicator.valid_until == 0 {
-            indicator.valid_until = created_at + i64::from(self.publish.default_valid_days) * 86_400;
-        }
-        Ok(indicator)
     }
 
     /// The one ingest pipeline: validate (in parallel), check against what is

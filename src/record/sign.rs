@@ -36,9 +36,13 @@ impl Signer {
     pub fn seal(&self, mut record: Record) -> (RecordId, Envelope) {
         record.author = self.public_key().to_bytes().to_vec();
         let bytes = record.encode_to_vec();
-        let signature = self.key.sign(&signing_message(&bytes));
         let id = RecordId::of(&bytes);
-        let envelope = Envelope { record: bytes, signature: signature.to_bytes().to_vec() };
-        (id, envelope)
+        (id, self.sign_encoded(bytes))
+    }
+
+    /// Signs record bytes exactly as given (encoded with this signer as author).
+    pub fn sign_encoded(&self, bytes: Vec<u8>) -> Envelope {
+        let signature = self.key.sign(&signing_message(&bytes));
+        Envelope { record: bytes, signature: signature.to_bytes().to_vec() }
     }
 }

@@ -79,7 +79,12 @@ impl TestNode {
 
     /// Publishes drafts and returns their outcomes.
     pub async fn publish(&mut self, drafts: Vec<Draft>) -> Vec<proto::Outcome> {
-        self.client.publish(proto::PublishRequest { drafts }).await.expect("publish rpc").into_inner().outcomes
+        self.client
+            .publish(proto::PublishRequest { drafts, dry_run: false })
+            .await
+            .expect("publish rpc")
+            .into_inner()
+            .outcomes
     }
 
     /// Publishes one draft that must be accepted; returns its id.
