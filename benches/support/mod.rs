@@ -39,10 +39,14 @@ pub fn feed_value(n: u64) -> (ObservableType, String) {
     }
 }
 
-/// A public-looking IPv4 address (first octet 11-222, never private ranges in practice).
+/// A public IPv4 address (first octet 11-222; private, loopback, link-local
+/// and CGNAT ranges, which the scrub policy refuses, are moved to 45.x).
 pub fn ipv4(r: u64) -> String {
     let first = 11 + (r >> 24) % 212;
-    format!("{first}.{}.{}.{}", (r >> 16) & 0xff, (r >> 8) & 0xff, r & 0xff)
+    let address = std::net::Ipv4Addr::new(first as u8, (r >> 16) as u8, (r >> 8) as u8, r as u8);
+    let [a, b, c, d] = address.octets();
+    let a = if cirfed::anonymize::detectors::is_private_v4(address) { 45 } else { a };
+    format!("{a}.{b}.{c}.{d}")
 }
 
 /// A canonical IPv4 network with a prefix length from /20 to /32, so CIDR
@@ -77,6 +81,29 @@ pub fn drafts(range: std::ops::Range<u64>) -> Vec<Draft> {
             }
         })
         .collect()
+}
+
+/// Drafts for feed values `range`, each with an analyst's description; one in
+/// four names an internal address, host or email the scrub policy redacts.
+pub fn described_drafts(range: std::ops::Range<u64>) -> Vec<Draft> {
+    let notes = [
+        "Beaconing observed from a compromised web tier; blocked at the edge after triage.",
+        "Seen in credential stuffing against the customer portal, 2k attempts per minute.",
+        "Payload host for the second stage; first reported by the threat intel team.",
+    ];
+    let sensitive = [
+        "Lateral movement to 10.20.3.4 followed the initial access.",
+        "Callback reached build-07.eu-west.internal before egress was cut.",
+        "Reported by soc-lead@victim-csp.example during the night shift.",
+    ];
+    let mut drafts = drafts(range.clone());
+    for (n, draft) in range.zip(&mut drafts) {
+        if let Some(draft::Body::Indicator(i)) = &mut draft.body {
+            let pick = (n / 4) as usize % 3;
+            i.description = if n % 4 == 0 { sensitive[pick] } else { notes[pick] }.to_string();
+        }
+    }
+    drafts
 }
 
 /// A joined node directory in a fresh temp dir (kept alive by the returned guard).
