@@ -35,6 +35,8 @@ fn engine() -> Engine {
             valid_until: FAR_FUTURE,
             first_seen: 0,
             last_seen: 0,
+            created_at: 0,
+            author: 0,
             active: true,
         };
         engine.add(entry, &value);

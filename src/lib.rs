@@ -8,6 +8,7 @@ pub mod anonymize; // scrub policy, detectors and keyed hashes: what leaves a no
 pub mod api; // local gRPC API for SOC tools
 pub mod cir; // CIR vocabulary: levels and their mappings, TLP, phases, categories
 pub mod config; // node.toml: named defaults, validation
+pub mod decay; // confidence with sightings and time decay (MISP polynomial model)
 pub mod federation; // peer service: mutual-TLS gRPC between member nodes
 pub mod identity; // keys, federation CA and authority, join requests, admissions, TLS configs
 pub mod lookup; // in-memory match engine: exact, CIDR, parent domain, URL host

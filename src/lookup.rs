@@ -47,7 +47,11 @@ pub struct Entry {
     pub first_seen: i64,
     /// Unix seconds, 0 when unknown.
     pub last_seen: i64,
-    /// False once retracted.
+    /// When the record was created (coarsened by its author).
+    pub created_at: i64,
+    /// The author, as an index into the engine's authors ([`Engine::author_index`]).
+    pub author: u32,
+    /// False once retracted (or made after its author's revocation).
     pub active: bool,
 }
 
@@ -109,6 +113,9 @@ pub struct Engine {
     active: usize,
     /// The federation's keyed-hash key, to match values shared as keyed hashes.
     hash_key: Option<[u8; 32]>,
+    /// Author keys, indexed by [`Entry::author`].
+    authors: Vec<[u8; 32]>,
+    author_indexes: HashMap<[u8; 32], u32, RandomState>,
 }
 
 /// Number of /16 blocks in the IPv4 space.
@@ -172,6 +179,8 @@ impl Default for Engine {
             v6_lengths: Vec::new(),
             active: 0,
             hash_key: None,
+            authors: Vec::new(),
+            author_indexes: HashMap::default(),
         }
     }
 }
@@ -225,6 +234,36 @@ impl Engine {
             self.active -= 1;
         }
         true
+    }
+
+    /// The index of an author key for [`Entry::author`], added when new.
+    pub fn author_index(&mut self, key: &[u8; 32]) -> u32 {
+        if let Some(index) = self.author_indexes.get(key) {
+            return *index;
+        }
+        let index = u32::try_from(self.authors.len()).expect("fewer than 2^32 authors");
+        self.authors.push(*key);
+        self.author_indexes.insert(*key, index);
+        index
+    }
+
+    /// The key of an author index.
+    pub fn author_key(&self, index: u32) -> &[u8; 32] {
+        &self.authors[index as usize]
+    }
+
+    /// Stops matching what `key` created from `revoked_at` on (records that
+    /// arrived before the revocation did); returns how many entries stopped.
+    pub fn revoke_author(&mut self, key: &[u8; 32], revoked_at: i64) -> usize {
+        let Some(&author) = self.author_indexes.get(key) else { return 0 };
+        let mut stopped = 0;
+        for entry in self.entries.iter_mut().filter(|e| e.author == author && e.created_at >= revoked_at) {
+            if std::mem::replace(&mut entry.active, false) {
+                stopped += 1;
+            }
+        }
+        self.active -= stopped;
+        stopped
     }
 
     /// The entry a hit refers to.
@@ -406,6 +445,8 @@ mod tests {
             valid_until: NOW + 3600,
             first_seen: 0,
             last_seen: 0,
+            created_at: NOW - 60,
+            author: 0,
             active: true,
         }
     }
@@ -436,6 +477,28 @@ mod tests {
         engine.set_hash_key(key);
         assert_eq!(query(&engine, "PHISH@evil.example"), [(1, MatchKind::Exact, hash)]);
         assert!(query(&engine, "other@evil.example").is_empty());
+    }
+
+    #[test]
+    fn revoking_an_author_stops_only_what_it_made_after_the_revocation() {
+        let mut engine = Engine::new();
+        let (early, late) = (engine.author_index(&[1; 32]), engine.author_index(&[2; 32]));
+        assert_eq!(engine.author_index(&[1; 32]), early, "one index per key");
+        let mut before = entry(1, ObservableType::Domain);
+        before.author = early;
+        let mut after = entry(2, ObservableType::Domain);
+        after.author = early;
+        after.created_at = NOW;
+        let mut other = entry(3, ObservableType::Domain);
+        other.author = late;
+        other.created_at = NOW;
+        for e in [before, after, other] {
+            engine.add(e, "evil.example");
+        }
+        assert_eq!(engine.revoke_author(&[1; 32], NOW - 30), 1);
+        let ids: Vec<u8> = query(&engine, "evil.example").iter().map(|h| h.0).collect();
+        assert_eq!(ids, [1, 3]);
+        assert_eq!(engine.active_len(), 2);
     }
 
     #[test]

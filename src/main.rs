@@ -53,6 +53,11 @@ pub enum Command {
     List(cli::read::ListArgs),
     /// Retract a record this node published.
     Retract(cli::publish::RetractArgs),
+    /// Report a sighting of an indicator: seen, false positive or expired.
+    Sighting(cli::publish::SightingArgs),
+    /// Import signed records from a file (one base64 envelope per line), e.g. a
+    /// member revocation from the operator; they spread like any record.
+    Import(cli::publish::ImportArgs),
     /// Show the node's identity, feed counts and peers.
     Status(cli::read::StatusArgs),
     /// Peer commands against the running node.

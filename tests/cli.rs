@@ -409,3 +409,34 @@ fn bulk_publish_reports_redactions_per_line() {
     assert_eq!(report["refused"][0]["line"], 3);
     assert_eq!(report["refused"][0]["error_code"], "refused_by_scrub_policy");
 }
+
+#[test]
+fn an_operator_revocation_imported_at_a_node_refuses_the_members_new_records() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let admission: Value =
+        serde_json::from_str(&std::fs::read_to_string(setup.fed.parent().unwrap().join("a.admission.json")).unwrap())
+            .unwrap();
+    let member_id = admission["member_id"].as_str().unwrap();
+    let revocation = setup.node.join("revocation.b64");
+    let args = ["federation", "revoke", "--dir", s(&setup.fed), member_id, "--reason", "key leaked"];
+    ok(&[&args[..], &["--out", s(&revocation)]].concat());
+    assert!(ok(&["import", s(&revocation), "--api", &server.addr]).contains("imported"));
+    let refused = fails(&["publish", "indicator", "--value", "late.example", "--api", &server.addr]);
+    assert!(refused.contains("member_revoked"), "{refused}");
+    assert!(fails(&["import", s(&setup.node.join("node.toml")), "--api", &server.addr]).contains("not base64"));
+}
+
+#[test]
+fn a_sighting_from_the_cli_shows_in_lookups() {
+    let setup = setup();
+    let server = serve(&setup.node);
+    let published = json(&["--json", "publish", "indicator", "--value", "sighted.example", "--api", &server.addr]);
+    let id = published["id"].as_str().unwrap();
+    ok(&["sighting", id, "--type", "false-positive", "--api", &server.addr]);
+    let found = json(&["--json", "lookup", "sighted.example", "--api", &server.addr]);
+    assert_eq!(found["matches"][0]["sightings"]["false_positive"], 1);
+    assert!(found["matches"][0]["score"].as_u64().unwrap() < found["matches"][0]["confidence"].as_u64().unwrap());
+    let refused = fails(&["sighting", id, "--type", "maybe", "--api", &server.addr]);
+    assert!(refused.contains("sighting type"), "{refused}");
+}

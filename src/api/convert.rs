@@ -87,6 +87,7 @@ pub fn lookup_result(finding: Finding) -> proto::LookupResult {
         confidence: u32::from(finding.confidence()),
         first_seen: finding.first_seen(),
         last_seen: finding.last_seen(),
+        score: finding.matches.iter().map(|m| u32::from(m.score)).max().unwrap_or(0),
         ..Default::default()
     };
     match finding.observable {
@@ -114,6 +115,13 @@ fn indicator_match(m: IndicatorMatch) -> proto::Match {
         first_seen: m.entry.first_seen,
         last_seen: m.entry.last_seen,
         description: m.description.unwrap_or_default(),
+        author_revoked: m.author_revoked_at.is_some(),
+        author_revoked_at: m.author_revoked_at.unwrap_or_default(),
+        sightings_seen: m.sightings.seen,
+        sightings_false_positive: m.sightings.false_positive,
+        sightings_expired: m.sightings.expired,
+        last_sighting: m.sightings.last_seen,
+        score: u32::from(m.score),
     }
 }
 

@@ -13,6 +13,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// A revocation without `--at` starts at the current hour, the coarsest time a record carries by default.
+pub const REVOCATION_GRANULARITY_SECS: i64 = 3_600;
+
 /// `cirfed classify`
 #[derive(Args)]
 pub struct ClassifyArgs {
@@ -63,6 +66,25 @@ pub enum FederationCommand {
         /// Replace an existing --out file.
         #[arg(long)]
         force: bool,
+    },
+    /// Revoke a member: sign a revocation that nodes import (`cirfed import`)
+    /// and spread. The member's records from the revocation time on are
+    /// refused; earlier ones stay, flagged in lookups.
+    Revoke {
+        /// Operator directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The member id to revoke (as `admit` printed it).
+        member_id: String,
+        /// Why, for the members who relied on its records.
+        #[arg(long)]
+        reason: String,
+        /// Revoked from (RFC 3339 or unix seconds; default: the start of the current hour).
+        #[arg(long)]
+        at: Option<String>,
+        /// Where to write the signed revocation (one base64 envelope line).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -163,6 +185,27 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
             } else {
                 println!("admitted '{}' as member {}", request.name, admission.member_id);
                 println!("send {} to the node: cirfed node join --dir NODE {}", out.display(), out.display());
+            }
+        }
+        FederationCommand::Revoke { dir, member_id, reason, at, out } => {
+            use base64::Engine as _;
+            let federation = Federation::open(&dir)?;
+            let key = federation.member_key(&member_id)?;
+            let now = unix_now();
+            // Records carry times coarsened to the hour, so "now" would let a
+            // revoked key keep publishing under this hour's time: revoke from its start.
+            let revoked_at = match at {
+                Some(at) => super::drafts::parse_time(&at, "at")?,
+                None => now - now.rem_euclid(REVOCATION_GRANULARITY_SECS),
+            };
+            let (id, envelope) = federation.sign_revocation(&key, revoked_at, &reason, now);
+            let line = base64::engine::general_purpose::STANDARD.encode(prost::Message::encode_to_vec(&envelope));
+            std::fs::write(&out, format!("{line}\n")).with_context(|| format!("cannot write {}", out.display()))?;
+            if json {
+                print_json(&json!({ "member_id": member_id, "revocation": hex::encode(id.0), "out": out }));
+            } else {
+                println!("revoked member {member_id} from {}", super::output::time(revoked_at));
+                println!("import it at any node, and it spreads: cirfed import {} --node NODE", out.display());
             }
         }
     }

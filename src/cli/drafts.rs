@@ -307,7 +307,7 @@ fn optional_time(text: Option<&str>, field: &'static str) -> Result<i64, DraftEr
     }
 }
 
-fn parse_time(text: &str, field: &'static str) -> Result<i64, DraftError> {
+pub fn parse_time(text: &str, field: &'static str) -> Result<i64, DraftError> {
     let text = text.trim();
     let parsed = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         text.parse::<i64>().ok()

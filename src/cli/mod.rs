@@ -34,6 +34,8 @@ async fn run_async(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => admin::serve(args).await,
         Command::Publish(args) => publish::publish(*args, json).await,
         Command::Retract(args) => publish::retract(args, json).await,
+        Command::Sighting(args) => publish::sighting(args, json).await,
+        Command::Import(args) => publish::import(args, json).await,
         Command::Lookup(args) => read::lookup(args, json).await,
         Command::Show(args) => read::show(args, json).await,
         Command::List(args) => read::list(args, json).await,

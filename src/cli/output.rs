@@ -270,6 +270,7 @@ pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>) -> Value {
         "canonical": result.canonical,
         "max_cir_level": result.max_cir_level,
         "confidence": result.confidence,
+        "score": result.score,
         "first_seen": time(result.first_seen),
         "last_seen": time(result.last_seen),
         "matches": result.matches.iter().map(match_json).collect::<Vec<_>>(),
@@ -286,15 +287,36 @@ fn match_json(m: &proto::Match) -> Value {
         "indicator_type": observable_type(m.indicator_type), "indicator_value": m.indicator_value,
         "cir_level": m.cir_level, "confidence": m.confidence, "categories": categories(&m.categories),
         "tlp": tlp(m.tlp), "valid_until": time(m.valid_until), "first_seen": time(m.first_seen),
-        "last_seen": time(m.last_seen), "description": m.description,
+        "last_seen": time(m.last_seen), "description": m.description, "score": m.score,
+        "sightings": {
+            "seen": m.sightings_seen, "false_positive": m.sightings_false_positive,
+            "expired": m.sightings_expired, "last_seen": time(m.last_sighting),
+        },
+        "author_revoked": m.author_revoked,
+        "author_revoked_at": m.author_revoked.then(|| time(m.author_revoked_at)),
     })
+}
+
+/// Sightings and the author's standing, in a few words.
+fn match_notes(m: &proto::Match) -> String {
+    let mut notes = Vec::new();
+    if m.sightings_seen + m.sightings_false_positive + m.sightings_expired > 0 {
+        notes.push(format!(
+            "seen {} / false positive {} / expired {}",
+            m.sightings_seen, m.sightings_false_positive, m.sightings_expired
+        ));
+    }
+    if m.author_revoked {
+        notes.push(format!("author revoked {}", time(m.author_revoked_at)));
+    }
+    notes.join("; ")
 }
 
 /// Adds a lookup result's rows to a lookup table.
 pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::LookupResult>) {
     match result {
         None => {
-            table.add_row(vec![query, "-", "no match", "", "", "", "", ""]);
+            table.add_row(vec![query, "-", "no match", "", "", "", "", "", "", ""]);
         }
         Some(r) if !r.error.is_empty() => {
             table.add_row(vec![query.to_string(), "-".into(), format!("invalid: {}", r.error)]);
@@ -308,8 +330,10 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
                     m.indicator_value.clone(),
                     format!("L{}", m.cir_level),
                     m.confidence.to_string(),
+                    m.score.to_string(),
                     tlp(m.tlp),
                     short_id(&m.record_id),
+                    match_notes(m),
                 ]);
             }
         }
@@ -317,4 +341,5 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
 }
 
 /// Header of the lookup table.
-pub const LOOKUP_HEADER: [&str; 8] = ["value", "type", "match", "published", "level", "confidence", "tlp", "record"];
+pub const LOOKUP_HEADER: [&str; 10] =
+    ["value", "type", "match", "published", "level", "confidence", "score", "tlp", "record", "notes"];

@@ -5,11 +5,13 @@ use super::drafts::{self, BulkFormat, IndicatorFields};
 use super::output::{self, print_json};
 use crate::ApiTarget;
 use anyhow::Context;
+use cirfed::cir::SightingType;
 use cirfed::node::unix_now;
-use cirfed::proto::{self, draft, Draft, PublishRequest, Retraction};
+use cirfed::proto::{self, draft, Draft, Envelope, ImportRequest, PublishRequest, Retraction, Sighting};
 use cirfed::record::RecordId;
 use clap::{Args, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use prost::Message;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -349,4 +351,74 @@ pub async fn retract(args: RetractArgs, json: bool) -> anyhow::Result<ExitCode> 
         body: Some(draft::Body::Retraction(Retraction { target_id: args.id.0.to_vec(), reason: args.reason.clone() })),
     };
     publish_one(&args.target, draft, false, json).await
+}
+
+/// `cirfed sighting`
+#[derive(Args)]
+pub struct SightingArgs {
+    /// Id of the indicator record.
+    pub id: RecordId,
+    /// seen, false-positive or expired.
+    #[arg(long = "type", default_value = "seen")]
+    pub kind: SightingType,
+    /// How many times (for "seen").
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    #[command(flatten)]
+    pub target: ApiTarget,
+}
+
+pub async fn sighting(args: SightingArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let sighting = Sighting { indicator_id: args.id.0.to_vec(), r#type: args.kind.code(), count: args.count };
+    let draft = Draft { tlp: 0, body: Some(draft::Body::Sighting(sighting)) };
+    publish_one(&args.target, draft, false, json).await
+}
+
+/// `cirfed import`
+#[derive(Args)]
+pub struct ImportArgs {
+    /// File of signed envelopes, one base64-encoded protobuf `Envelope` per line.
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub target: ApiTarget,
+}
+
+/// Reads a file of base64 envelopes, one per line (blank lines and `#` comments skipped).
+pub fn read_envelopes(text: &str) -> anyhow::Result<Vec<Envelope>> {
+    use base64::Engine as _;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        .map(|(n, line)| {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(line.trim())
+                .with_context(|| format!("line {}: not base64", n + 1))?;
+            Envelope::decode(bytes.as_slice()).with_context(|| format!("line {}: not an envelope", n + 1))
+        })
+        .collect()
+}
+
+pub async fn import(args: ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
+    let path = &args.file;
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let envelopes = read_envelopes(&text).with_context(|| format!("invalid {}", path.display()))?;
+    let mut client = connect(&args.target).await?;
+    let reply = client.import(ImportRequest { envelopes }).await.map_err(status_error)?.into_inner();
+    let refused: Vec<_> = reply.outcomes.iter().enumerate().filter(|(_, o)| !o.error.is_empty()).collect();
+    if json {
+        let outcomes: Vec<_> = reply
+            .outcomes
+            .iter()
+            .map(|o| json!({ "id": hex::encode(&o.id), "created": o.created, "error_code": o.error_code, "error": o.error }))
+            .collect();
+        print_json(&json!({ "outcomes": outcomes }));
+    } else {
+        for (n, outcome) in reply.outcomes.iter().enumerate() {
+            match outcome.error.is_empty() {
+                true => println!("record {}: imported {}", n + 1, hex::encode(&outcome.id)),
+                false => println!("record {}: refused: {}: {}", n + 1, outcome.error_code, outcome.error),
+            }
+        }
+    }
+    Ok(if refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

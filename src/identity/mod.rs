@@ -243,6 +243,19 @@ impl Federation {
         self.authority.seal(authority_record(valid_from, Body::MemberCard(card)))
     }
 
+    /// The signing key of an admitted member, from the operator's register.
+    pub fn member_key(&self, member_id: &str) -> Result<VerifyingKey, IdentityError> {
+        let path = self.dir.join(MEMBERS_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| io_error("read", &path, e))?;
+        text.lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find(|entry| entry["member_id"] == member_id)
+            .and_then(|entry| entry["signing_key"].as_str().and_then(|k| hex::decode(k).ok()))
+            .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+            .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+            .ok_or_else(|| IdentityError::BadRequest(format!("no admitted member {member_id} in {}", path.display())))
+    }
+
     /// A revocation of `key` from `revoked_at` on, signed by the authority.
     pub fn sign_revocation(&self, key: &VerifyingKey, revoked_at: i64, reason: &str, now: i64) -> (RecordId, Envelope) {
         let revocation =

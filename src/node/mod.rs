@@ -11,14 +11,16 @@ pub use roster::Roster;
 pub use sharing::{item, shareable, Item, StoredEvent};
 
 use crate::anonymize::{federation_hash_key, Scrubber};
-use crate::cir::Tlp;
+use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
+use crate::decay::{self, Sightings};
 use crate::lookup::{Engine, Entry, Hit, MatchKind};
 use crate::normalize::{self, NormalizeError, Observable, ObservableType};
 use crate::proto::{record::Body, Envelope, Indicator, Record};
 use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
+use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -116,17 +118,13 @@ pub struct IndicatorMatch {
     pub entry: Entry,
     /// The description, when the lookup asked for details.
     pub description: Option<String>,
-}
-
-impl IndicatorMatch {
-    fn new(hit: Hit, engine: &Engine) -> Self {
-        IndicatorMatch {
-            how: hit.kind,
-            entry: engine.entry(hit.entry).clone(),
-            matched: hit.matched,
-            description: None,
-        }
-    }
+    /// When the author's membership was revoked, if it was (after this record
+    /// was made, or the record would not match): the record stands, flagged.
+    pub author_revoked_at: Option<i64>,
+    /// The community's sightings of this indicator.
+    pub sightings: Sightings,
+    /// Confidence after sightings and time decay, 0-100 (see `decay`).
+    pub score: u8,
 }
 
 /// The answer for one looked-up value.
@@ -195,6 +193,8 @@ pub struct Node {
     shared: RwLock<Vec<Item>>,
     /// Newly stored records, for gossip to live peers.
     events: broadcast::Sender<Arc<StoredEvent>>,
+    /// Sightings per indicator id, summed, so lookups never read them from disk.
+    sightings: RwLock<HashMap<RecordId, Sightings>>,
 }
 
 /// Stored-record events buffered for a slow peer; one that falls further
@@ -228,6 +228,7 @@ impl Node {
             started_at: unix_now(),
             shared: RwLock::new(Vec::new()),
             events: broadcast::channel(EVENT_BUFFER).0,
+            sightings: RwLock::new(HashMap::new()),
         };
         node.rebuild()?;
         if let Some(Err(e)) = node.import(vec![card]).into_iter().next() {
@@ -258,12 +259,14 @@ impl Node {
                 roster.revoke(revocation);
             }
         })?;
+        let revocations = roster.revocations();
         drop(roster);
         let mut engine = self.engine.write().expect("engine lock");
         let mut superseded = Vec::new();
         self.for_each_stored(RecordKind::Indicator, |stored, record| {
             if let Some(Body::Indicator(indicator)) = &record.body {
-                engine.add(entry_of(stored.id, &record, indicator), &indicator.value);
+                let entry = entry_of(stored.id, &record, indicator, &mut engine);
+                engine.add(entry, &indicator.value);
                 if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
                     superseded.push((old, record.author.clone()));
                 }
@@ -282,7 +285,13 @@ impl Node {
                 engine.retract(&target);
             }
         }
+        for (key, revoked_at) in revocations {
+            engine.revoke_author(&key, revoked_at);
+        }
         drop(engine);
+        let mut sightings = self.sightings.write().expect("sightings lock");
+        self.for_each_record(RecordKind::Sighting, |record| add_sighting(&mut sightings, record))?;
+        drop(sightings);
         self.rebuild_shared()
     }
 
@@ -483,6 +492,14 @@ impl Node {
                 Body::Retraction(r) => {
                     engine.retract(&RecordId::from_slice(&r.target_id).expect("validated"));
                 }
+                Body::MemberRevocation(r) => {
+                    if let Ok(key) = <[u8; 32]>::try_from(r.signing_key.as_slice()) {
+                        engine.revoke_author(&key, r.revoked_at);
+                    }
+                }
+                Body::Sighting(_) => {
+                    add_sighting(&mut self.sightings.write().expect("sightings lock"), &verified.record)
+                }
                 _ => {}
             }
         }
@@ -512,7 +529,7 @@ impl Node {
     }
 
     fn apply_indicator(&self, engine: &mut Engine, verified: &Verified, indicator: &Indicator) {
-        let mut entry = entry_of(verified.id, &verified.record, indicator);
+        let mut entry = entry_of(verified.id, &verified.record, indicator, engine);
         if let Ok(Some(_)) = self.retraction_of(&verified.id, &verified.author) {
             entry.active = false;
         }
@@ -600,6 +617,8 @@ impl Node {
         let now = unix_now();
         let mut findings = Vec::new();
         let engine = self.engine.read().expect("engine lock");
+        let roster = self.roster.read().expect("roster lock");
+        let sightings = self.sightings.read().expect("sightings lock");
         let mut hits = Vec::new();
         for (index, value) in values.iter().enumerate() {
             let index = index as u32;
@@ -609,17 +628,49 @@ impl Node {
                     if hits.is_empty() {
                         continue;
                     }
-                    let matches = hits.drain(..).map(|hit| IndicatorMatch::new(hit, &engine)).collect();
+                    let matches = hits
+                        .drain(..)
+                        .map(|hit| self.indicator_match(hit, &engine, &roster, &sightings, now))
+                        .collect();
                     findings.push(Finding { index, observable: Ok(observable), matches });
                 }
                 Err(e) => findings.push(Finding { index, observable: Err(e), matches: Vec::new() }),
             }
         }
-        drop(engine);
+        drop((engine, roster, sightings));
         if details {
             self.describe(&mut findings)?;
         }
         Ok(findings)
+    }
+
+    /// A hit with its author's standing, its sightings and its decayed score.
+    fn indicator_match(
+        &self,
+        hit: Hit,
+        engine: &Engine,
+        roster: &Roster,
+        sightings: &HashMap<RecordId, Sightings>,
+        now: i64,
+    ) -> IndicatorMatch {
+        let entry = engine.entry(hit.entry).clone();
+        let author_revoked_at = roster.membership(engine.author_key(entry.author)).and_then(|m| m.revoked_at);
+        let sightings = sightings.get(&entry.id).copied().unwrap_or_default();
+        let evidence = decay::Evidence {
+            confidence: entry.confidence,
+            created_at: entry.created_at,
+            valid_until: entry.valid_until,
+            last_seen: entry.last_seen,
+        };
+        IndicatorMatch {
+            how: hit.kind,
+            score: decay::score(evidence, &sightings, now),
+            entry,
+            matched: hit.matched,
+            description: None,
+            author_revoked_at,
+            sightings,
+        }
     }
 
     /// Fills in the descriptions of matched indicators, in one store read.
@@ -698,9 +749,23 @@ fn record_shareable(record: &Record, own: &[u8; 32]) -> bool {
     shareable(tlp, &author, own)
 }
 
-fn entry_of(id: RecordId, record: &Record, indicator: &Indicator) -> Entry {
+/// Adds a sighting record to the sums of its indicator.
+fn add_sighting(sightings: &mut HashMap<RecordId, Sightings>, record: &Record) {
+    if let Some(Body::Sighting(s)) = &record.body {
+        let (Some(target), Some(kind)) = (RecordId::from_slice(&s.indicator_id), SightingType::from_code(s.r#type))
+        else {
+            return;
+        };
+        sightings.entry(target).or_default().add(kind, s.count, record.created_at);
+    }
+}
+
+fn entry_of(id: RecordId, record: &Record, indicator: &Indicator, engine: &mut Engine) -> Entry {
+    let author = <[u8; 32]>::try_from(record.author.as_slice()).expect("validated author key");
     Entry {
         id,
+        created_at: record.created_at,
+        author: engine.author_index(&author),
         kind: u8::try_from(indicator.r#type).ok().and_then(ObservableType::from_code).expect("validated type"),
         level: indicator.cir_level as u8,
         confidence: indicator.confidence as u8,

@@ -58,6 +58,11 @@ impl Roster {
         member.revoked_at = Some(member.revoked_at.map_or(revocation.revoked_at, |at| at.min(revocation.revoked_at)));
     }
 
+    /// Every revoked key with its revocation time.
+    pub fn revocations(&self) -> Vec<([u8; 32], i64)> {
+        self.members.iter().filter_map(|(key, m)| m.revoked_at.map(|at| (*key, at))).collect()
+    }
+
     /// Number of keys with a card.
     pub fn len(&self) -> usize {
         self.members.values().filter(|m| m.valid_until > 0).count()

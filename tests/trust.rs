@@ -1,0 +1,152 @@
+//! The trust lifecycle across three nodes in a line (A - B - C): member
+//! revocation, sightings and time decay, each end to end.
+
+mod common;
+
+use cirfed::cir::{Role, SightingType, Tlp};
+use cirfed::decay;
+use cirfed::node::unix_now;
+use cirfed::normalize::ObservableType;
+use cirfed::proto::{self, draft, record::Body, Draft, Indicator, Record, Sighting};
+use cirfed::record::{Signer, RECORD_VERSION};
+use common::{indicator, wait_for, TestFederation, TestNode};
+
+const HOUR: i64 = 3_600;
+const DAY: i64 = 86_400;
+
+/// Three nodes in a line: A dials B, B dials C.
+async fn line(fed: &TestFederation) -> (TestNode, TestNode, TestNode) {
+    let c = TestNode::start(&fed.admit_node("c")).await;
+    let b = TestNode::start_with_peers(&fed.admit_node("b"), &[&c]).await;
+    let a = TestNode::start_with_peers(&fed.admit_node("a"), &[&b]).await;
+    (a, b, c)
+}
+
+/// An indicator signed by `member` with the given times and confidence.
+fn member_indicator(
+    member: &Signer,
+    value: &str,
+    created_at: i64,
+    valid_until: i64,
+    confidence: u32,
+) -> proto::Envelope {
+    let body = Body::Indicator(Indicator {
+        r#type: i32::from(ObservableType::Domain.code()),
+        value: value.into(),
+        cir_level: 3,
+        confidence,
+        valid_until,
+        ..Default::default()
+    });
+    member
+        .seal(Record { version: RECORD_VERSION, author: vec![], created_at, tlp: Tlp::Green.code(), body: Some(body) })
+        .1
+}
+
+/// The one match of `value` at `node`, once it is there.
+async fn the_match(node: &mut TestNode, value: &str) -> proto::Match {
+    node.wait_for_matches(value, 1).await;
+    node.lookup(&[value]).await.results.remove(0).matches.remove(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_members_later_records_are_refused_and_earlier_ones_flagged_everywhere() {
+    let fed = TestFederation::new();
+    let (mut a, b, mut c) = line(&fed).await;
+    let now = unix_now();
+    let (member, card) = fed.member(&[Role::Publish, Role::Read], now - 10 * DAY, now + 30 * DAY);
+    let before = member_indicator(&member, "before.example", now - 3 * HOUR, now + DAY, 70);
+    let outcomes = a.import(vec![card, before]).await;
+    assert!(outcomes.iter().all(|o| o.error.is_empty()), "{outcomes:?}");
+    assert!(!the_match(&mut c, "before.example").await.author_revoked);
+
+    let (_, revocation) = fed.federation.sign_revocation(&member.public_key(), now - 2 * HOUR, "key leaked", now);
+    assert!(a.import(vec![revocation]).await[0].error.is_empty());
+    wait_for("C to flag the revoked author's earlier record", || {
+        let mut c = c.client.clone();
+        async move {
+            let request = proto::LookupRequest { values: vec!["before.example".into()], r#type: 0, details: false };
+            let reply = c.lookup(request).await.unwrap().into_inner();
+            reply.results.first().is_some_and(|r| r.matches.first().is_some_and(|m| m.author_revoked))
+        }
+    })
+    .await;
+    let flagged = the_match(&mut c, "before.example").await;
+    assert_eq!(flagged.author_revoked_at, now - 2 * HOUR);
+
+    let after = member_indicator(&member, "after.example", now - HOUR, now + DAY, 70);
+    for node in [&mut a, &mut c] {
+        let outcome = node.import(vec![after.clone()]).await.remove(0);
+        assert_eq!(outcome.error_code, "member_revoked", "{}", outcome.error);
+        assert!(node.matches("after.example").await.is_empty());
+    }
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+fn sighting(id: &[u8], kind: SightingType, count: u32) -> Draft {
+    Draft {
+        tlp: Tlp::Green.code(),
+        body: Some(draft::Body::Sighting(Sighting { indicator_id: id.to_vec(), r#type: kind.code(), count })),
+    }
+}
+
+/// Waits until `value` at `node` shows `seen` and `false_positive` sightings; returns the match.
+async fn wait_for_sightings(node: &TestNode, value: &str, seen: u32, false_positive: u32) -> proto::Match {
+    let lookup = || {
+        let mut client = node.client.clone();
+        let request = proto::LookupRequest { values: vec![value.into()], r#type: 0, details: false };
+        async move { client.lookup(request).await.unwrap().into_inner().results.pop().and_then(|mut r| r.matches.pop()) }
+    };
+    wait_for("sightings to arrive", || async {
+        lookup().await.is_some_and(|m| m.sightings_seen == seen && m.sightings_false_positive == false_positive)
+    })
+    .await;
+    lookup().await.expect("a match")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sightings_from_any_member_reach_every_node_and_move_the_score() {
+    let fed = TestFederation::new();
+    let (mut a, mut b, mut c) = line(&fed).await;
+    let id = a.publish_ok(indicator("sighted.example", 3)).await;
+    let fresh = the_match(&mut c, "sighted.example").await;
+    // Created at most an hour ago (times are coarsened) of a 30-day life: it
+    // keeps nearly all of its confidence.
+    assert!((fresh.confidence - 3..=fresh.confidence).contains(&fresh.score), "{fresh:?}");
+
+    c.publish_ok(sighting(&id, SightingType::Seen, 3)).await;
+    let seen = wait_for_sightings(&a, "sighted.example", 3, 0).await;
+    assert!(seen.score > fresh.score, "seen sightings raise the score: {} then {}", fresh.score, seen.score);
+    assert!(seen.last_sighting > 0);
+
+    b.publish_ok(sighting(&id, SightingType::FalsePositive, 1)).await;
+    let disputed = wait_for_sightings(&c, "sighted.example", 3, 1).await;
+    assert!(disputed.score < seen.score, "a false positive lowers it: {} then {}", seen.score, disputed.score);
+    let at_a = wait_for_sightings(&a, "sighted.example", 3, 1).await;
+    assert_eq!(at_a.score, disputed.score, "every node computes the same score");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ageing_indicator_decays_by_the_documented_model_on_every_node() {
+    let fed = TestFederation::new();
+    let (mut a, b, mut c) = line(&fed).await;
+    let now = unix_now();
+    let (member, card) = fed.member(&[Role::Publish, Role::Read], now - 90 * DAY, now + 90 * DAY);
+    let (created_at, valid_until) = (now - 50 * DAY, now + 50 * DAY);
+    let old = member_indicator(&member, "ageing.example", created_at, valid_until, 80);
+    assert!(a.import(vec![card, old]).await.iter().all(|o| o.error.is_empty()));
+    let evidence = decay::Evidence { confidence: 80, created_at, valid_until, last_seen: 0 };
+    let expected = decay::score(evidence, &decay::Sightings::default(), now);
+    assert_eq!(expected, 23, "half its lifetime gone, DECAY_SPEED 2: 80 * (1 - 0.5^0.5)");
+    let at_c = the_match(&mut c, "ageing.example").await;
+    assert!(at_c.score.abs_diff(u32::from(expected)) <= 1, "score {} at C, expected {expected}", at_c.score);
+    assert_eq!(at_c.confidence, 80, "the author's confidence is reported unchanged");
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
