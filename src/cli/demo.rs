@@ -247,6 +247,9 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
             truncate(value, 44),
             &hex::encode(&outcome.id)[..16]
         ));
+        for r in &outcome.redactions {
+            say.detail(format!("{:<24} scrubbed: {} {} -> shared as {}", "", r.action, r.detector, truncate(&r.replacement, 24)));
+        }
         ids.push(outcome.id.clone());
     }
     let lesson = reply.outcomes.last().expect("lesson outcome");
@@ -272,13 +275,17 @@ async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&st
         match reply.results.iter().find(|r| r.index as usize == index) {
             Some(result) if !result.matches.is_empty() => {
                 let m = &result.matches[0];
+                let published = match ObservableType::from_code(m.indicator_type as u8) {
+                    Some(ObservableType::KeyedHash) => "by its keyed hash".to_string(),
+                    _ => m.indicator_value.clone(),
+                };
                 say.detail(format!(
-                    "{:<48} MATCH {} {} (level {}, confidence {})",
+                    "{:<48} MATCH {} {} (level {}, score {})",
                     truncate(value, 48),
                     super::output::match_kind(m.kind),
-                    m.indicator_value,
+                    published,
                     result.max_cir_level,
-                    result.confidence
+                    result.score
                 ));
             }
             Some(result) if !result.error.is_empty() => {
