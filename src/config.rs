@@ -58,6 +58,9 @@ pub struct ConfigFile {
     /// Storage.
     #[serde(default)]
     pub store: StoreSection,
+    /// What this node's lookups report, and its warninglists.
+    #[serde(default)]
+    pub accept: crate::accept::AcceptSection,
 }
 
 /// `[api]`
@@ -203,6 +206,8 @@ pub struct Config {
     pub publish: PublishSection,
     /// fsync acknowledged writes.
     pub sync_writes: bool,
+    /// `[accept]`, checked when the node opens (it reads the warninglist files).
+    pub accept: crate::accept::AcceptSection,
 }
 
 impl ConfigFile {
@@ -273,6 +278,7 @@ impl ConfigFile {
             max_peer_records_per_second: self.federation.max_peer_records_per_second,
             publish: self.publish,
             sync_writes: self.store.sync_writes,
+            accept: self.accept,
         })
     }
 }

@@ -4,6 +4,7 @@
 //! -> `record`/`normalize`/`cir`. The domain modules know nothing of tonic,
 //! RocksDB or tokio.
 
+pub mod accept; // accept policy and warninglists: what this node's lookups report
 pub mod anonymize; // scrub policy, detectors and keyed hashes: what leaves a node is anonymised
 pub mod api; // local gRPC API for SOC tools
 pub mod cir; // CIR vocabulary: levels and their mappings, TLP, phases, categories

@@ -1,6 +1,7 @@
 //! Runs a node from its directory: checks the config, loads the identity,
 //! opens the store, builds the node and serves the local API and the peer service.
 
+use crate::accept::{AcceptError, AcceptPolicy};
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::Links;
 use crate::federation::{self, stopped, PeerRates, PeerScores};
@@ -33,6 +34,8 @@ pub enum ServerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Node(#[from] NodeError),
+    #[error(transparent)]
+    Accept(#[from] AcceptError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: SocketAddr, reason: String },
     #[error("cannot write {path}: {reason}")]
@@ -132,7 +135,8 @@ pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
     let store = Store::open(&dir.join(identity::DATA_DIR), config.sync_writes)?;
     let identity =
         NodeIdentity { member_id: keys.admission.member_id.clone(), signer: Signer::new(keys.signing), authority };
-    Ok(Node::open(store, identity, config.publish.clone(), card)?)
+    let accept = AcceptPolicy::load(&config.accept, dir)?;
+    Ok(Node::open(store, identity, config.publish.clone(), accept, card)?)
 }
 
 /// Starts the node in `dir` and serves its local API and peer service.

@@ -150,3 +150,52 @@ async fn an_ageing_indicator_decays_by_the_documented_model_on_every_node() {
         node.stop().await;
     }
 }
+
+/// Gives a node an accept policy: a warninglist of public resolvers and a minimum score.
+fn set_accept(dir: &std::path::Path, min_confidence: u8) {
+    let list = dir.join("public-resolvers.txt");
+    std::fs::write(&list, "# test list\n8.8.8.8\n1.1.1.1\n").unwrap();
+    let mut config = cirfed::config::ConfigFile::load(dir).unwrap();
+    config.accept.warninglists = vec!["public-resolvers.txt".into()];
+    config.accept.min_confidence = min_confidence;
+    std::fs::write(dir.join("node.toml"), config.to_toml()).unwrap();
+}
+
+fn with_confidence(value: &str, confidence: u32) -> Draft {
+    let mut draft = indicator(value, 3);
+    if let Some(draft::Body::Indicator(i)) = &mut draft.body {
+        i.confidence = confidence;
+    }
+    draft
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn warninglists_and_the_accept_policy_hold_matches_back_with_the_reason() {
+    let fed = TestFederation::new();
+    let c_dir = fed.admit_node("c");
+    set_accept(&c_dir, 50);
+    let mut c = TestNode::start(&c_dir).await;
+    let b = TestNode::start_with_peers(&fed.admit_node("b"), &[&c]).await;
+    let mut a = TestNode::start_with_peers(&fed.admit_node("a"), &[&b]).await;
+    a.publish_ok(indicator("8.8.8.8", 3)).await;
+    a.publish_ok(with_confidence("weak.example", 20)).await;
+    a.publish_ok(with_confidence("strong.example", 90)).await;
+    b.wait_for_matches("8.8.8.8", 1).await;
+    b.wait_for_matches("weak.example", 1).await;
+    c.wait_for_matches("strong.example", 1).await;
+
+    let reply = c.lookup(&["8.8.8.8", "weak.example"]).await;
+    let resolver = reply.results.iter().find(|r| r.index == 0).expect("a result for the resolver");
+    assert!(resolver.matches.is_empty());
+    assert_eq!(resolver.benign, "public-resolvers");
+    let weak = reply.results.iter().find(|r| r.index == 1).expect("a result for the weak indicator");
+    assert!(weak.matches.is_empty());
+    assert!(weak.filtered[0].contains("min_confidence 50"), "{:?}", weak.filtered);
+
+    let outcome = c.publish(vec![indicator("1.1.1.1", 3)]).await.remove(0);
+    assert_eq!(outcome.error_code, "warninglisted");
+    assert!(outcome.error.contains("public-resolvers"), "{}", outcome.error);
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}

@@ -88,6 +88,8 @@ pub fn lookup_result(finding: Finding) -> proto::LookupResult {
         first_seen: finding.first_seen(),
         last_seen: finding.last_seen(),
         score: finding.matches.iter().map(|m| u32::from(m.score)).max().unwrap_or(0),
+        benign: finding.benign.clone().unwrap_or_default(),
+        filtered: finding.filtered.clone(),
         ..Default::default()
     };
     match finding.observable {

@@ -248,7 +248,13 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
             &hex::encode(&outcome.id)[..16]
         ));
         for r in &outcome.redactions {
-            say.detail(format!("{:<24} scrubbed: {} {} -> shared as {}", "", r.action, r.detector, truncate(&r.replacement, 24)));
+            say.detail(format!(
+                "{:<24} scrubbed: {} {} -> shared as {}",
+                "",
+                r.action,
+                r.detector,
+                truncate(&r.replacement, 24)
+            ));
         }
         ids.push(outcome.id.clone());
     }

@@ -274,6 +274,8 @@ pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>) -> Value {
         "first_seen": time(result.first_seen),
         "last_seen": time(result.last_seen),
         "matches": result.matches.iter().map(match_json).collect::<Vec<_>>(),
+        "benign": (!result.benign.is_empty()).then_some(&result.benign),
+        "filtered": result.filtered,
     });
     if !result.error.is_empty() {
         value = json!({ "value": query, "matched": false, "error": result.error, "matches": [] });
@@ -321,7 +323,17 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
         Some(r) if !r.error.is_empty() => {
             table.add_row(vec![query.to_string(), "-".into(), format!("invalid: {}", r.error)]);
         }
+        Some(r) if !r.benign.is_empty() => {
+            table.add_row(vec![
+                query.to_string(),
+                observable_type(r.r#type),
+                format!("benign: on warninglist {}", r.benign),
+            ]);
+        }
         Some(r) => {
+            for reason in &r.filtered {
+                table.add_row(vec![query.to_string(), observable_type(r.r#type), format!("held back: {reason}")]);
+            }
             for m in &r.matches {
                 table.add_row(vec![
                     query.to_string(),

@@ -10,6 +10,7 @@ pub use publish::{Prepared, Published};
 pub use roster::Roster;
 pub use sharing::{item, shareable, Item, StoredEvent};
 
+use crate::accept::AcceptPolicy;
 use crate::anonymize::{federation_hash_key, Scrubber};
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
@@ -58,6 +59,8 @@ pub enum NodeError {
     TlpViolation { tlp: Tlp, reason: String },
     #[error(transparent)]
     Scrub(#[from] crate::anonymize::Refused),
+    #[error("{value} is on warninglist '{list}' of well-known benign values: publishing it would only cause false positives")]
+    Warninglisted { list: String, value: String },
 }
 
 impl NodeError {
@@ -73,6 +76,7 @@ impl NodeError {
             NodeError::Write(_) => "store",
             NodeError::TlpViolation { .. } => "tlp_violation",
             NodeError::Scrub(_) => "refused_by_scrub_policy",
+            NodeError::Warninglisted { .. } => "warninglisted",
         }
     }
 }
@@ -134,8 +138,12 @@ pub struct Finding {
     pub index: u32,
     /// The value's canonical form, or why it was refused.
     pub observable: Result<Observable, NormalizeError>,
-    /// Live indicators that match it.
+    /// Live indicators that match it, as the accept policy lets through.
     pub matches: Vec<IndicatorMatch>,
+    /// The warninglist the value is on, when matches were held back for it.
+    pub benign: Option<String>,
+    /// Why each match the accept policy held back was held back.
+    pub filtered: Vec<String>,
 }
 
 impl Finding {
@@ -188,6 +196,8 @@ pub struct Node {
     publish: PublishSection,
     /// The scrub policy every published record goes through before signing.
     scrubber: Scrubber,
+    /// What lookups report, and the warninglists.
+    accept: AcceptPolicy,
     started_at: i64,
     /// Records this node may send to its peers, for set reconciliation.
     shared: RwLock<Vec<Item>>,
@@ -213,6 +223,7 @@ impl Node {
         store: Store,
         identity: NodeIdentity,
         publish: PublishSection,
+        accept: AcceptPolicy,
         card: Envelope,
     ) -> Result<Node, NodeError> {
         let hash_key = federation_hash_key(&identity.authority);
@@ -225,6 +236,7 @@ impl Node {
             identity,
             scrubber: Scrubber::new(&publish.scrub, hash_key),
             publish,
+            accept,
             started_at: unix_now(),
             shared: RwLock::new(Vec::new()),
             events: broadcast::channel(EVENT_BUFFER).0,
@@ -632,9 +644,15 @@ impl Node {
                         .drain(..)
                         .map(|hit| self.indicator_match(hit, &engine, &roster, &sightings, now))
                         .collect();
-                    findings.push(Finding { index, observable: Ok(observable), matches });
+                    findings.push(self.accepted(index, observable, matches));
                 }
-                Err(e) => findings.push(Finding { index, observable: Err(e), matches: Vec::new() }),
+                Err(e) => findings.push(Finding {
+                    index,
+                    observable: Err(e),
+                    matches: Vec::new(),
+                    benign: None,
+                    filtered: Vec::new(),
+                }),
             }
         }
         drop((engine, roster, sightings));
@@ -642,6 +660,23 @@ impl Node {
             self.describe(&mut findings)?;
         }
         Ok(findings)
+    }
+
+    /// A finding with the matches the accept policy lets through.
+    fn accepted(&self, index: u32, observable: Observable, matches: Vec<IndicatorMatch>) -> Finding {
+        let benign = self.accept.warninglists().check(&observable).map(String::from);
+        let mut finding =
+            Finding { index, observable: Ok(observable), matches: Vec::new(), benign, filtered: Vec::new() };
+        if finding.benign.is_some() {
+            return finding;
+        }
+        for m in matches {
+            match self.accept.refusal(&m.entry, m.score) {
+                Some(reason) => finding.filtered.push(reason),
+                None => finding.matches.push(m),
+            }
+        }
+        finding
     }
 
     /// A hit with its author's standing, its sightings and its decayed score.

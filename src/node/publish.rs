@@ -137,6 +137,9 @@ impl Node {
             ),
         };
         let observable = normalize::parse(hint, &indicator.value).map_err(RecordError::from)?;
+        if let Some(list) = self.accept.warninglists().check(&observable) {
+            return Err(NodeError::Warninglisted { list: list.to_string(), value: observable.value });
+        }
         let shared = self.scrubber.value(observable, redactions)?;
         indicator.r#type = i32::from(shared.kind.code());
         indicator.value = shared.value;
