@@ -23,6 +23,8 @@ pub const DEFAULT_TLP: Tlp = Tlp::Amber;
 pub const DEFAULT_VALID_DAYS: u32 = 30;
 /// Longest indicator lifetime accepted from a local publisher.
 pub const MAX_VALID_DAYS: u32 = 3650;
+/// Largest stem jitter accepted: longer delays would only slow propagation.
+pub const MAX_STEM_JITTER_MS: u32 = 1_000;
 /// Default coarsening of `created_at`: shared times say the hour, not the minute.
 pub const DEFAULT_TIME_GRANULARITY_SECS: u32 = 3600;
 /// Coarsest granularity allowed: member cards start on a day boundary, so a
@@ -95,6 +97,18 @@ pub struct FederationSection {
     /// Records per second accepted from one peer (default 20000).
     #[serde(default = "default_peer_records_per_second")]
     pub max_peer_records_per_second: u32,
+    /// Origin hiding: own CLEAR and GREEN records leave through a stem (Dandelion++).
+    #[serde(default = "default_true")]
+    pub stem: bool,
+    /// Chance that a stem hop floods the record instead of passing it on (0-1].
+    #[serde(default = "default_fluff_probability")]
+    pub stem_fluff_probability: f64,
+    /// Largest random delay before each stem hop, in milliseconds.
+    #[serde(default = "default_stem_jitter_ms")]
+    pub stem_max_jitter_ms: u32,
+    /// Seconds a record may stay in a stem before its holder floods it.
+    #[serde(default = "default_embargo_secs")]
+    pub stem_embargo_secs: u32,
 }
 
 /// `[publish]`
@@ -147,6 +161,15 @@ fn default_valid_days() -> u32 {
 fn default_time_granularity() -> u32 {
     DEFAULT_TIME_GRANULARITY_SECS
 }
+fn default_fluff_probability() -> f64 {
+    crate::node::stem::DEFAULT_FLUFF_PROBABILITY
+}
+fn default_stem_jitter_ms() -> u32 {
+    crate::node::stem::DEFAULT_STEM_JITTER_MS
+}
+fn default_embargo_secs() -> u32 {
+    crate::node::stem::DEFAULT_EMBARGO_SECS
+}
 fn default_true() -> bool {
     true
 }
@@ -164,6 +187,10 @@ impl Default for FederationSection {
             peers: Vec::new(),
             anti_entropy_secs: DEFAULT_ANTI_ENTROPY_SECS,
             max_peer_records_per_second: default_peer_records_per_second(),
+            stem: true,
+            stem_fluff_probability: default_fluff_probability(),
+            stem_max_jitter_ms: default_stem_jitter_ms(),
+            stem_embargo_secs: default_embargo_secs(),
         }
     }
 }
@@ -202,6 +229,8 @@ pub struct Config {
     pub anti_entropy: std::time::Duration,
     /// Records per second accepted from one peer.
     pub max_peer_records_per_second: u32,
+    /// Origin hiding.
+    pub stem: crate::node::stem::StemSettings,
     /// Publishing defaults.
     pub publish: PublishSection,
     /// fsync acknowledged writes.
@@ -242,6 +271,25 @@ impl ConfigFile {
                 reason: "must be at least 1".into(),
             });
         }
+        let f = &self.federation;
+        if !(f.stem_fluff_probability > 0.0 && f.stem_fluff_probability <= 1.0) {
+            return Err(ConfigError::Invalid {
+                field: "federation.stem_fluff_probability",
+                reason: format!("{} is outside (0, 1]", f.stem_fluff_probability),
+            });
+        }
+        if f.stem_embargo_secs == 0 || f.stem_max_jitter_ms > MAX_STEM_JITTER_MS {
+            return Err(ConfigError::Invalid {
+                field: "federation.stem_embargo_secs, stem_max_jitter_ms",
+                reason: format!("the embargo must be at least 1 s and the jitter at most {MAX_STEM_JITTER_MS} ms"),
+            });
+        }
+        let stem = crate::node::stem::StemSettings {
+            enabled: f.stem,
+            fluff_probability: f.stem_fluff_probability,
+            max_jitter: std::time::Duration::from_millis(u64::from(f.stem_max_jitter_ms)),
+            embargo: std::time::Duration::from_secs(u64::from(f.stem_embargo_secs)),
+        };
         if self.federation.anti_entropy_secs == 0 {
             return Err(ConfigError::Invalid {
                 field: "federation.anti_entropy_secs",
@@ -276,6 +324,7 @@ impl ConfigFile {
             peers: self.federation.peers,
             anti_entropy: std::time::Duration::from_secs(self.federation.anti_entropy_secs),
             max_peer_records_per_second: self.federation.max_peer_records_per_second,
+            stem,
             publish: self.publish,
             sync_writes: self.store.sync_writes,
             accept: self.accept,

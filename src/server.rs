@@ -167,7 +167,23 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
     let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
     let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, incoming, stop.clone()));
+    node.configure_stem(config.stem);
+    tokio::spawn(stem_clock(node.clone(), stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
+}
+
+/// Sends due stem hops and floods records past their embargo, until the node stops.
+async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
+    let stopping = stopped(stop);
+    tokio::pin!(stopping);
+    let mut tick = tokio::time::interval(crate::node::stem::STEM_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => node.stem_tick(),
+            _ = &mut stopping => return,
+        }
+    }
 }
 
 /// The node's links, one per configured peer, authenticating with the node's certificate.

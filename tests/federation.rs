@@ -281,11 +281,11 @@ async fn a_misbehaving_peer_is_refused_record_by_record_while_honest_records_flo
         red,
         relayed_amber,
     ];
-    let reply = peer.push(RecordBatch { envelopes: batch }).await.unwrap().into_inner();
+    let reply = peer.push(RecordBatch { envelopes: batch, stem: false }).await.unwrap().into_inner();
     assert_eq!((reply.accepted, reply.refused), (3, 5), "two cards and the honest record");
 
     let records = a.status().await.records;
-    let replay = peer.push(RecordBatch { envelopes: vec![honest] }).await.unwrap().into_inner();
+    let replay = peer.push(RecordBatch { envelopes: vec![honest], stem: false }).await.unwrap().into_inner();
     assert_eq!(replay.refused, 0, "a replay is a no-op, not an error");
     assert_eq!(a.status().await.records, records, "and stores nothing twice");
     for refused in ["forged.example", "red.example", "someone-elses-amber.example"] {
@@ -294,11 +294,11 @@ async fn a_misbehaving_peer_is_refused_record_by_record_while_honest_records_flo
     assert_eq!(a.matches("honest.example").await.len(), 1);
 
     let more = signed(&b_signer, Tlp::Green, domain_indicator("still-flowing.example"));
-    assert_eq!(peer.push(RecordBatch { envelopes: vec![more] }).await.unwrap().into_inner().accepted, 1);
+    assert_eq!(peer.push(RecordBatch { envelopes: vec![more], stem: false }).await.unwrap().into_inner().accepted, 1);
     assert_eq!(a.matches("still-flowing.example").await.len(), 1);
 
     let too_many = vec![Envelope::default(); cirfed::federation::MAX_PEER_BATCH_RECORDS + 1];
-    let status = peer.push(RecordBatch { envelopes: too_many }).await.unwrap_err();
+    let status = peer.push(RecordBatch { envelopes: too_many, stem: false }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     a.stop().await;
 }
@@ -334,7 +334,7 @@ async fn a_peer_past_the_misbehaviour_threshold_is_cut_off_and_others_are_not() 
     let good = cirfed::identity::load_node(&fed.admit_node("good")).unwrap();
     let mut peer = peer_client(&a, &ca_pem(&fed), Some((&bad.admission.certificate, &bad.tls_key))).await.unwrap();
     let garbage = vec![Envelope { record: vec![0xff; 8], signature: vec![0; 64] }; MISBEHAVIOUR_THRESHOLD as usize];
-    let reply = peer.push(RecordBatch { envelopes: garbage }).await.unwrap().into_inner();
+    let reply = peer.push(RecordBatch { envelopes: garbage, stem: false }).await.unwrap().into_inner();
     assert_eq!(reply.refused, MISBEHAVIOUR_THRESHOLD);
     let status = peer.hello(HelloRequest { protocol_version: PROTOCOL_VERSION, limits: None }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
@@ -363,9 +363,10 @@ async fn a_peer_pushing_over_its_rate_is_told_to_slow_down() {
     let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
     let card = b.admission.card_envelope().unwrap();
     let record = signed(&b_signer, Tlp::Green, domain_indicator("rated.example"));
-    let reply = peer.push(RecordBatch { envelopes: vec![card, record.clone()] }).await.unwrap().into_inner();
+    let reply =
+        peer.push(RecordBatch { envelopes: vec![card, record.clone()], stem: false }).await.unwrap().into_inner();
     assert_eq!(reply.accepted, 2);
-    let status = peer.push(RecordBatch { envelopes: vec![record; 11] }).await.unwrap_err();
+    let status = peer.push(RecordBatch { envelopes: vec![record; 11], stem: false }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     assert!(status.message().contains("slow down"), "{}", status.message());
     a.stop().await;
@@ -389,4 +390,31 @@ async fn catch_up_spanning_many_fetch_batches_completes_in_one_anti_entropy_run(
     .await;
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stem_hops_are_validated_in_full_and_only_clear_or_green_may_travel_in_one() {
+    use cirfed::cir::Tlp;
+    use cirfed::proto::RecordBatch;
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let b_signer = cirfed::record::Signer::new(b.signing.clone());
+    let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
+    let card = b.admission.card_envelope().unwrap();
+    peer.push(RecordBatch { envelopes: vec![card], stem: false }).await.unwrap();
+
+    let amber = signed(&b_signer, Tlp::Amber, domain_indicator("amber-stem.example"));
+    let mut forged = signed(&b_signer, Tlp::Green, domain_indicator("forged-stem.example"));
+    forged.signature[0] ^= 1;
+    let honest = signed(&b_signer, Tlp::Green, domain_indicator("stemmed.example"));
+    let reply = peer.push(RecordBatch { envelopes: vec![amber, forged, honest], stem: true }).await.unwrap();
+    assert_eq!((reply.get_ref().accepted, reply.get_ref().refused), (1, 2));
+    // A has no live peer to pass it on to (B only pushed), so the stem ends
+    // at A and the record floods from there.
+    a.wait_for_matches("stemmed.example", 1).await;
+    for refused in ["amber-stem.example", "forged-stem.example"] {
+        assert!(a.matches(refused).await.is_empty(), "{refused} must not be stored");
+    }
+    a.stop().await;
 }

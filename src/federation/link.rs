@@ -7,7 +7,7 @@
 use super::peer::PeerIdentity;
 use super::reconcile::{Initiator, ReconcileError};
 use super::scoring::PeerScores;
-use super::service::ingest_from_peer;
+use super::service::{ingest_from_peer, relay_from_peer, LivePeer};
 use super::{MAX_PEER_BATCH_RECORDS, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 use crate::node::{unix_now, Node};
 use crate::proto::{self, federation_client::FederationClient};
@@ -212,6 +212,7 @@ impl Link {
         // Subscribe on both sides before reconciling, so nothing stored meanwhile is missed.
         let mut inbound = client.subscribe(proto::SubscribeRequest {}).await?.into_inner();
         let mut outbound = self.node.subscribe();
+        let _live = LivePeer::new(&self.node, &remote.member_id);
         self.anti_entropy(&mut client, &remote).await?;
         let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + self.anti_entropy, self.anti_entropy);
         let own = self.node.own_key();
@@ -219,11 +220,14 @@ impl Link {
             tokio::select! {
                 batch = inbound.message() => {
                     let batch = batch?.ok_or(LinkError::Closed("live"))?;
-                    self.ingest(batch.envelopes, &remote).await?;
+                    match batch.stem {
+                        true => self.relay(batch.envelopes, &remote).await?,
+                        false => self.ingest(batch.envelopes, &remote).await.map(|_| ())?,
+                    }
                 }
                 event = outbound.recv() => match event {
                     Ok(event) if event.may_send(&own, &remote.member_id) => {
-                        self.push(&mut client, vec![event.envelope.clone()]).await?;
+                        self.push_batch(&mut client, vec![event.envelope.clone()], event.stem_to.is_some()).await?;
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(_)) => self.anti_entropy(&mut client, &remote).await?,
@@ -240,10 +244,34 @@ impl Link {
         client: &mut FederationClient<Channel>,
         envelopes: Vec<proto::Envelope>,
     ) -> Result<u32, LinkError> {
+        self.push_batch(client, envelopes, false).await
+    }
+
+    /// Pushes records, as a stem hop or to be stored and flooded.
+    async fn push_batch(
+        &self,
+        client: &mut FederationClient<Channel>,
+        envelopes: Vec<proto::Envelope>,
+        stem: bool,
+    ) -> Result<u32, LinkError> {
         let count = envelopes.len() as u64;
-        let reply = client.push(proto::RecordBatch { envelopes }).await?.into_inner();
+        let reply = client.push(proto::RecordBatch { envelopes, stem }).await?.into_inner();
         self.update(|s| s.sent += count);
         Ok(reply.accepted)
+    }
+
+    /// Stem hops from the peer: passed on or flooded by this node's stem.
+    async fn relay(&self, envelopes: Vec<proto::Envelope>, peer: &PeerIdentity) -> Result<(), LinkError> {
+        let count = envelopes.len() as u64;
+        let (node, scores, remote) = (self.node.clone(), self.scores.clone(), peer.clone());
+        tokio::task::spawn_blocking(move || relay_from_peer(&node, &scores, envelopes, &remote))
+            .await
+            .map_err(|e| LinkError::Interrupted(e.to_string()))?;
+        self.update(|s| s.received += count);
+        if self.scores.banned_until(&peer.member_id).is_some() {
+            return Err(LinkError::CutOff(peer.member_id.clone()));
+        }
+        Ok(())
     }
 
     /// Ingests records from the peer; returns how many were accepted.

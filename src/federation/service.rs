@@ -132,12 +132,13 @@ impl federation_server::Federation for FederationService {
         let ids: Vec<RecordId> = ids.iter().filter_map(|id| RecordId::from_slice(id)).collect();
         let envelopes =
             self.blocking(move |node| node.shareable_envelopes(&ids)).await?.map_err(crate::status::to_status)?;
-        Ok(Response::new(proto::RecordBatch { envelopes }))
+        Ok(Response::new(proto::RecordBatch { envelopes, stem: false }))
     }
 
     async fn push(&self, request: Request<proto::RecordBatch>) -> Result<Response<proto::PushReply>, Status> {
         let peer = self.admitted_peer(&request)?;
-        let envelopes = request.into_inner().envelopes;
+        let batch = request.into_inner();
+        let envelopes = batch.envelopes;
         check_batch(envelopes.len())?;
         if !self.rates.admit(&peer.member_id, envelopes.len()) {
             return Err(Status::resource_exhausted(format!(
@@ -146,7 +147,10 @@ impl federation_server::Federation for FederationService {
             )));
         }
         let scores = self.scores.clone();
-        let (accepted, refused) = self.blocking(move |node| ingest_from_peer(node, &scores, envelopes, &peer)).await?;
+        let (accepted, refused) = match batch.stem {
+            true => self.blocking(move |node| relay_from_peer(node, &scores, envelopes, &peer)).await?,
+            false => self.blocking(move |node| ingest_from_peer(node, &scores, envelopes, &peer)).await?,
+        };
         Ok(Response::new(proto::PushReply { accepted, refused }))
     }
 
@@ -161,7 +165,8 @@ impl federation_server::Federation for FederationService {
         let own = self.node.own_key();
         let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
         let scores = self.scores.clone();
-        tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone()));
+        let live = LivePeer::new(&self.node, &peer.member_id);
+        tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone(), live));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 }
@@ -176,6 +181,8 @@ async fn forward_events(
     scores: Arc<PeerScores>,
     batches: mpsc::Sender<Result<proto::RecordBatch, Status>>,
     shutdown: watch::Receiver<bool>,
+    // Held until the stream ends: the peer is live for stem hops meanwhile.
+    _live: LivePeer,
 ) {
     let stopping = super::stopped(shutdown);
     tokio::pin!(stopping);
@@ -183,6 +190,8 @@ async fn forward_events(
         let event = tokio::select! {
             event = events.recv() => event,
             _ = &mut stopping => return,
+            // The peer went away: stop counting it as live for stem hops at once.
+            _ = batches.closed() => return,
         };
         if scores.banned_until(&peer.member_id).is_some() {
             let _ = batches.send(Err(Status::permission_denied("cut off for sending invalid records"))).await;
@@ -190,7 +199,7 @@ async fn forward_events(
         }
         let batch = match event {
             Ok(event) if event.may_send(&own, &peer.member_id) => {
-                Ok(proto::RecordBatch { envelopes: vec![event.envelope.clone()] })
+                Ok(proto::RecordBatch { envelopes: vec![event.envelope.clone()], stem: event.stem_to.is_some() })
             }
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
@@ -204,6 +213,52 @@ async fn forward_events(
             return;
         }
     }
+}
+
+/// Counts a live session with a peer for as long as it lives, so that the
+/// node's stem can pass records to it.
+pub(super) struct LivePeer {
+    node: Arc<Node>,
+    member_id: String,
+}
+
+impl LivePeer {
+    pub(super) fn new(node: &Arc<Node>, member_id: &str) -> LivePeer {
+        node.peer_up(member_id);
+        LivePeer { node: node.clone(), member_id: member_id.to_string() }
+    }
+}
+
+impl Drop for LivePeer {
+    fn drop(&mut self) {
+        self.node.peer_down(&self.member_id);
+    }
+}
+
+/// Relays stem hops a peer sent, scoring it for invalid ones like ingest does.
+pub(super) fn relay_from_peer(
+    node: &Node,
+    scores: &PeerScores,
+    envelopes: Vec<proto::Envelope>,
+    peer: &PeerIdentity,
+) -> (u32, u32) {
+    let (mut accepted, mut refused, mut invalid) = (0, 0, 0);
+    let mut last_reason = String::new();
+    for outcome in node.relay_stem(envelopes, &peer.member_id) {
+        match outcome {
+            Ok(()) => accepted += 1,
+            Err(error) => {
+                refused += 1;
+                tracing::warn!(peer = %peer.member_id, code = error.code(), reason = %error, "refused stem record from peer");
+                if is_misbehaviour(error.code()) {
+                    invalid += 1;
+                    last_reason = error.to_string();
+                }
+            }
+        }
+    }
+    scores.record_invalid(&peer.member_id, invalid, &last_reason);
+    (accepted, refused)
 }
 
 /// Ingests what a peer sent; logs each refusal with its reason and scores

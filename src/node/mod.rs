@@ -5,6 +5,7 @@
 mod publish;
 mod roster;
 mod sharing;
+pub mod stem;
 
 pub use publish::{Prepared, Published};
 pub use roster::Roster;
@@ -22,8 +23,9 @@ use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Veri
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
+use stem::{Stem, StemSettings};
 use tokio::sync::broadcast;
 
 /// Most drafts or envelopes in one publish or import request.
@@ -205,6 +207,8 @@ pub struct Node {
     events: broadcast::Sender<Arc<StoredEvent>>,
     /// Sightings per indicator id, summed, so lookups never read them from disk.
     sightings: RwLock<HashMap<RecordId, Sightings>>,
+    /// Origin hiding: records on their stem, and the live peers to pass them to.
+    stem: Mutex<Stem>,
 }
 
 /// Stored-record events buffered for a slow peer; one that falls further
@@ -241,6 +245,7 @@ impl Node {
             shared: RwLock::new(Vec::new()),
             events: broadcast::channel(EVENT_BUFFER).0,
             sightings: RwLock::new(HashMap::new()),
+            stem: Mutex::new(Stem::new(StemSettings::disabled())),
         };
         node.rebuild()?;
         if let Some(Err(e)) = node.import(vec![card]).into_iter().next() {
@@ -341,8 +346,9 @@ impl Node {
     pub fn shareable_envelopes(&self, ids: &[RecordId]) -> Result<Vec<Envelope>, NodeError> {
         let own = self.own_key();
         let mut envelopes = Vec::with_capacity(ids.len());
+        let stem = self.stem.lock().expect("stem lock");
         for stored in self.store.get_many(ids)? {
-            if record_shareable(&decode_record(&stored)?, &own) {
+            if record_shareable(&decode_record(&stored)?, &own) && !stem.embargoed(&stored.id) {
                 envelopes.push(stored.envelope);
             }
         }
@@ -516,24 +522,59 @@ impl Node {
             }
         }
         drop(engine);
+        if let Some(peer) = source {
+            self.seen_flooded(accepted, peer);
+        }
         self.announce(&created, source);
     }
 
+    /// Records that arrived flooded from `peer` end their stems here. This
+    /// node's own ones leave their embargo: they join the shared set, and pass
+    /// on to the other peers after a random delay, as any flood would.
+    fn seen_flooded(&self, accepted: &[Verified], peer: &str) {
+        let mut stem = self.stem.lock().expect("stem lock");
+        let (now, mut rng) = (std::time::Instant::now(), rand::thread_rng());
+        let mut released = Vec::new();
+        for verified in accepted {
+            if !stem.flooded(&verified.id) {
+                continue;
+            }
+            stem.flooded_back(verified.id, verified.envelope.clone(), peer, now, &mut rng);
+            released.push(item(verified.record.created_at, &verified.id));
+        }
+        drop(stem);
+        self.shared.write().expect("shared lock").extend(released);
+    }
+
     /// Adds newly stored records to the shared set and tells live peers.
+    /// This node's own CLEAR and GREEN records start on a stem instead.
     fn announce(&self, created: &[&Verified], source: Option<&str>) {
         let own = self.own_key();
+        let mut stem = self.stem.lock().expect("stem lock");
+        let enabled = stem.settings().enabled;
+        let stemmed =
+            |v: &Verified| enabled && source.is_none() && v.author == own && matches!(v.tlp, Tlp::Clear | Tlp::Green);
+        let mut rng = rand::thread_rng();
+        let now = std::time::Instant::now();
+        let to_flood: Vec<&Verified> = created
+            .iter()
+            .copied()
+            .filter(|v| !(stemmed(v) && stem.start(v.id, v.envelope.clone(), now, &mut rng)))
+            .collect();
+        drop(stem);
         let mut shared = self.shared.write().expect("shared lock");
-        for verified in created.iter().filter(|v| shareable(v.tlp, &v.author, &own)) {
+        for verified in to_flood.iter().filter(|v| shareable(v.tlp, &v.author, &own)) {
             shared.push(item(verified.record.created_at, &verified.id));
         }
         drop(shared);
-        for verified in created {
+        for verified in to_flood {
             let event = StoredEvent {
                 id: verified.id,
                 envelope: verified.envelope.clone(),
                 tlp: verified.tlp,
                 author: verified.author,
                 source: source.map(str::to_string),
+                stem_to: None,
             };
             // No live peer is not an error: reconciliation catches them up.
             let _ = self.events.send(Arc::new(event));

@@ -40,13 +40,18 @@ pub struct StoredEvent {
     pub author: [u8; 32],
     /// The peer it came from, None when published or imported locally.
     pub source: Option<String>,
+    /// A stem hop: the one peer this goes to (see `stem`).
+    pub stem_to: Option<String>,
 }
 
 impl StoredEvent {
     /// True when this node may forward the record to `peer`: shareable, and
     /// not back to the peer it came from.
     pub fn may_send(&self, own_key: &[u8; 32], peer: &str) -> bool {
-        shareable(self.tlp, &self.author, own_key) && self.source.as_deref() != Some(peer)
+        match &self.stem_to {
+            Some(to) => to == peer,
+            None => shareable(self.tlp, &self.author, own_key) && self.source.as_deref() != Some(peer),
+        }
     }
 }
 
@@ -76,6 +81,7 @@ mod tests {
             tlp: Tlp::Green,
             author: OTHER,
             source: Some("m-b".into()),
+            stem_to: None,
         };
         assert!(!event.may_send(&OWN, "m-b"));
         assert!(event.may_send(&OWN, "m-c"));
