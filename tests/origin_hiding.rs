@@ -14,7 +14,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Duration;
 
 const NODES: usize = 24;
 const DEGREE: usize = 4;
@@ -110,7 +109,7 @@ fn spread(author: usize, peers: &[Vec<usize>], stems: &[Stem], stem: bool, rng: 
 fn neighbour_accuracy(stem: bool, seed: u64) -> f64 {
     let mut rng = StdRng::seed_from_u64(seed);
     let peers = graph(&mut rng);
-    let settings = StemSettings { max_jitter: Duration::from_millis(20), ..StemSettings::default() };
+    let settings = StemSettings::default();
     let stems: Vec<Stem> = peers
         .iter()
         .map(|list| {
@@ -144,10 +143,11 @@ fn a_direct_neighbour_rarely_guesses_the_author_with_the_stem() {
     println!(
         "{NODES} nodes, average degree {average_degree:.1}, {RECORDS} records: a direct neighbour's first-spy guess \
          names the author {:.1}% of the time when records flood from their author, {:.1}% with the stem \
-         (fluff probability {}, jitter up to 20 ms); 1/degree would be {:.1}%",
+         (fluff probability {}, jitter up to {:?}); 1/degree would be {:.1}%",
         flooding * 100.0,
         dandelion * 100.0,
         StemSettings::default().fluff_probability,
+        StemSettings::default().max_jitter,
         100.0 / average_degree,
     );
     assert!(flooding > 0.8, "flooding names the author to its neighbours: {flooding}");

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 /// a stem is 1 / 0.25 = 4 hops long on average.
 pub const DEFAULT_FLUFF_PROBABILITY: f64 = 0.25;
 /// Default largest random delay before each stem hop (milliseconds).
-pub const DEFAULT_STEM_JITTER_MS: u32 = 20;
+pub const DEFAULT_STEM_JITTER_MS: u32 = 10;
 /// Default time a record may stay in a stem before its holder floods it (seconds).
 pub const DEFAULT_EMBARGO_SECS: u32 = 5;
 /// When this node's own record floods back to it, it passes the record on after
