@@ -7,7 +7,7 @@
 //! ```text
 //! base  = confidence + SEEN_BOOST per "seen" sighting (at most MAX_SEEN_BOOST)
 //!                    - FALSE_POSITIVE_PENALTY per "false positive" sighting
-//! t     = now - (the latest of: the record's creation, its last_seen, the last "seen" sighting)
+//! t     = now - (the later of: the record's creation, the last "seen" sighting)
 //! tau   = the indicator's lifetime: valid_until - created_at
 //! score = base * (1 - min(1, t / tau) ^ (1 / DECAY_SPEED)) * EXPIRED_FACTOR ^ ("expired" sightings)
 //! ```
@@ -29,7 +29,9 @@ pub const FALSE_POSITIVE_PENALTY: f64 = 25.0;
 /// What each "expired" sighting multiplies the score by.
 pub const EXPIRED_FACTOR: f64 = 0.5;
 
-/// The sightings of one indicator, summed over every member's reports.
+/// The sightings of one indicator: how many members reported each type.
+/// A member counts once per type, however many sightings it sends, so that
+/// one member can neither inflate an indicator nor vote it out alone.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Sightings {
     pub seen: u32,
@@ -40,10 +42,10 @@ pub struct Sightings {
 }
 
 impl Sightings {
-    /// Adds one sighting record (`count` occurrences of one type).
-    pub fn add(&mut self, kind: crate::cir::SightingType, count: u32, at: i64) {
+    /// Adds one sighting; `first` is false when its member already reported this type.
+    pub fn add(&mut self, kind: crate::cir::SightingType, first: bool, at: i64) {
         use crate::cir::SightingType;
-        let count = count.max(1);
+        let count = u32::from(first);
         match kind {
             SightingType::Seen => {
                 self.seen = self.seen.saturating_add(count);
@@ -55,6 +57,32 @@ impl Sightings {
     }
 }
 
+/// Every indicator's sightings, and who reported what.
+#[derive(Debug, Default)]
+pub struct SightingBook {
+    tallies: std::collections::HashMap<crate::record::RecordId, Sightings>,
+    reporters: std::collections::HashSet<(crate::record::RecordId, [u8; 32], i32)>,
+}
+
+impl SightingBook {
+    /// Adds a sighting of `indicator` by `member`.
+    pub fn add(
+        &mut self,
+        indicator: crate::record::RecordId,
+        member: [u8; 32],
+        kind: crate::cir::SightingType,
+        at: i64,
+    ) {
+        let first = self.reporters.insert((indicator, member, kind.code()));
+        self.tallies.entry(indicator).or_default().add(kind, first, at);
+    }
+
+    /// The sightings of one indicator.
+    pub fn of(&self, indicator: &crate::record::RecordId) -> Sightings {
+        self.tallies.get(indicator).copied().unwrap_or_default()
+    }
+}
+
 /// What the score of one indicator depends on.
 #[derive(Debug, Clone, Copy)]
 pub struct Evidence {
@@ -62,8 +90,6 @@ pub struct Evidence {
     pub confidence: u8,
     pub created_at: i64,
     pub valid_until: i64,
-    /// The author's last observation (0: none).
-    pub last_seen: i64,
 }
 
 /// The decayed score, 0-100, at `now`.
@@ -71,7 +97,9 @@ pub fn score(evidence: Evidence, sightings: &Sightings, now: i64) -> u8 {
     let boost = (f64::from(sightings.seen) * SEEN_BOOST).min(MAX_SEEN_BOOST);
     let penalty = f64::from(sightings.false_positive) * FALSE_POSITIVE_PENALTY;
     let base = (f64::from(evidence.confidence) + boost - penalty).clamp(0.0, 100.0);
-    let fresh = evidence.created_at.max(evidence.last_seen).max(sightings.last_seen);
+    // The author's own `last_seen` is not trusted to extend the life: an honest
+    // one is never after `created_at`, and a future one would stop the decay.
+    let fresh = evidence.created_at.max(sightings.last_seen);
     let lifetime = (evidence.valid_until - evidence.created_at).max(1) as f64;
     let age = ((now - fresh).max(0) as f64 / lifetime).min(1.0);
     let decayed = base * (1.0 - age.powf(1.0 / DECAY_SPEED));
@@ -88,7 +116,7 @@ mod tests {
     const DAY: i64 = 86_400;
 
     fn evidence(confidence: u8) -> Evidence {
-        Evidence { confidence, created_at: 0, valid_until: 100 * DAY, last_seen: 0 }
+        Evidence { confidence, created_at: 0, valid_until: 100 * DAY }
     }
 
     #[test]
@@ -104,7 +132,7 @@ mod tests {
     #[test]
     fn a_seen_sighting_restarts_the_clock_and_adds_weight() {
         let mut sightings = Sightings::default();
-        sightings.add(SightingType::Seen, 1, 60 * DAY);
+        sightings.add(SightingType::Seen, true, 60 * DAY);
         assert_eq!(score(evidence(50), &sightings, 60 * DAY), 55);
         assert!(score(evidence(50), &sightings, 61 * DAY) > score(evidence(50), &Sightings::default(), 61 * DAY));
     }
@@ -112,12 +140,27 @@ mod tests {
     #[test]
     fn false_positives_and_expired_votes_pull_the_score_down() {
         let mut sightings = Sightings::default();
-        sightings.add(SightingType::FalsePositive, 1, 0);
+        sightings.add(SightingType::FalsePositive, true, 0);
         assert_eq!(score(evidence(80), &sightings, 0), 55);
-        sightings.add(SightingType::Expired, 1, 0);
+        sightings.add(SightingType::Expired, true, 0);
         assert_eq!(score(evidence(80), &sightings, 0), 28);
-        sightings.add(SightingType::FalsePositive, 3, 0);
+        for _ in 0..3 {
+            sightings.add(SightingType::FalsePositive, true, 0);
+        }
         assert_eq!(score(evidence(80), &sightings, 0), 0);
+    }
+
+    #[test]
+    fn a_member_counts_once_per_type_however_often_it_reports() {
+        let mut book = SightingBook::default();
+        let indicator = crate::record::RecordId([1; 32]);
+        for _ in 0..5 {
+            book.add(indicator, [7; 32], SightingType::FalsePositive, 0);
+        }
+        book.add(indicator, [8; 32], SightingType::FalsePositive, 0);
+        book.add(indicator, [7; 32], SightingType::Seen, 10);
+        let s = book.of(&indicator);
+        assert_eq!((s.seen, s.false_positive, s.last_seen), (1, 2, 10));
     }
 
     proptest! {
@@ -126,7 +169,7 @@ mod tests {
             confidence in 0u8..=100, seen in 0u32..20, fp in 0u32..5, expired in 0u32..5,
             lifetime in 1i64..(3650 * DAY), t1 in 0i64..(4000 * DAY), dt in 0i64..(400 * DAY),
         ) {
-            let e = Evidence { confidence, created_at: 0, valid_until: lifetime, last_seen: 0 };
+            let e = Evidence { confidence, created_at: 0, valid_until: lifetime };
             let s = Sightings { seen, false_positive: fp, expired, last_seen: 0 };
             let (a, b) = (score(e, &s, t1), score(e, &s, t1 + dt));
             prop_assert!(a <= 100 && b <= a);

@@ -180,7 +180,11 @@ async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = tick.tick() => node.stem_tick(),
+            // Flooding an expired record writes to the store: off the async workers.
+            _ = tick.tick() => {
+                let node = node.clone();
+                let _ = tokio::task::spawn_blocking(move || node.stem_tick()).await;
+            }
             _ = &mut stopping => return,
         }
     }

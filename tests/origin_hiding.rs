@@ -58,6 +58,9 @@ enum Kind {
 fn spread(author: usize, peers: &[Vec<usize>], stems: &[Stem], stem: bool, rng: &mut StdRng) -> Vec<Option<usize>> {
     let mut first_from: Vec<Option<usize>> = vec![None; NODES];
     let mut flooded = [false; NODES];
+    // Nodes holding the record in a stem (the author from the start).
+    let mut held = [false; NODES];
+    held[author] = stem;
     // (time in microseconds, receiver, sender, kind)
     let mut queue = BinaryHeap::new();
     let send = |at: u64, from: usize, to: usize, kind: Kind, rng: &mut StdRng, queue: &mut BinaryHeap<_>| {
@@ -87,15 +90,17 @@ fn spread(author: usize, peers: &[Vec<usize>], stems: &[Stem], stem: bool, rng: 
                 Hop::Forward { to, after } => {
                     let to: usize = to.parse().expect("peer names are node numbers");
                     send(at + after.as_micros() as u64, node, to, Kind::Stem, rng, &mut queue);
+                    held[node] = true;
                     false
                 }
             },
         };
         if fluff && !std::mem::replace(&mut flooded[node], true) {
-            // The author passes its own record on only after a random delay (see `Stem::flooded_back`).
-            let delay = match (stem, node == author) {
-                (true, true) => rng.gen_range(OWN_REFLOOD_DELAY_US),
-                _ => 0,
+            // A node that held the record in a stem (the author above all) passes
+            // the flood on only after a random delay (see `Stem::flooded_back`).
+            let delay = match kind == Kind::Flood && held[node] {
+                true => rng.gen_range(OWN_REFLOOD_DELAY_US),
+                false => 0,
             };
             for &to in peers[node].iter().filter(|p| **p != from || kind == Kind::Stem) {
                 send(at + delay, node, to, Kind::Flood, rng, &mut queue);

@@ -127,6 +127,8 @@ impl Detectors {
             ),
             (Detector::Jwt, regex(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), Check::Pattern),
             (Detector::BearerToken, regex(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})"), Check::Pattern),
+            // Credentials in a URL's userinfo: scheme://user:password@host
+            (Detector::Secret, regex(r"(?i)\b[a-z][a-z0-9+.-]*://([^/\s:@]+:[^/\s@]+)@"), Check::Pattern),
             (
                 Detector::AccessKey,
                 regex(
@@ -345,6 +347,11 @@ mod tests {
             found(text),
             [(Detector::Email, "alice@db.corp"), (Detector::AwsAccount, "arn:aws:iam::123456789012:role/Admin")]
         );
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_a_secret() {
+        assert_eq!(found("fetched http://admin:Hunter22@45.33.32.156/x"), [(Detector::Secret, "admin:Hunter22")]);
     }
 
     #[test]

@@ -258,10 +258,13 @@ impl Scrubber {
                 Some(Detector::PrivateIp)
             }
             ObservableType::Domain if self.detectors.is_internal_host(value) => Some(Detector::InternalHost),
+            ObservableType::Domain => {
+                self.detectors.find(value).iter().map(|f| f.detector).find(|d| *d == Detector::OrgName)
+            }
             ObservableType::Email => Some(Detector::Email),
             ObservableType::CloudAccessKeyId => Some(Detector::AccessKey),
             ObservableType::CloudResourceName => {
-                self.detectors.find(value).first().map(|f| f.detector).filter(|d| *d != Detector::InternalHost)
+                self.detectors.find(value).iter().map(|f| f.detector).find(|d| *d != Detector::InternalHost)
             }
             ObservableType::Url => normalize::parse(Some(ObservableType::Url), value)
                 .ok()

@@ -15,14 +15,13 @@ use crate::accept::AcceptPolicy;
 use crate::anonymize::{federation_hash_key, Scrubber};
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
-use crate::decay::{self, Sightings};
+use crate::decay::{self, SightingBook, Sightings};
 use crate::lookup::{Engine, Entry, Hit, MatchKind};
 use crate::normalize::{self, NormalizeError, Observable, ObservableType};
 use crate::proto::{record::Body, Envelope, Indicator, Record};
 use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use stem::{Stem, StemSettings};
@@ -206,7 +205,7 @@ pub struct Node {
     /// Newly stored records, for gossip to live peers.
     events: broadcast::Sender<Arc<StoredEvent>>,
     /// Sightings per indicator id, summed, so lookups never read them from disk.
-    sightings: RwLock<HashMap<RecordId, Sightings>>,
+    sightings: RwLock<SightingBook>,
     /// Origin hiding: records on their stem, and the live peers to pass them to.
     stem: Mutex<Stem>,
 }
@@ -244,7 +243,7 @@ impl Node {
             started_at: unix_now(),
             shared: RwLock::new(Vec::new()),
             events: broadcast::channel(EVENT_BUFFER).0,
-            sightings: RwLock::new(HashMap::new()),
+            sightings: RwLock::new(SightingBook::default()),
             stem: Mutex::new(Stem::new(StemSettings::disabled())),
         };
         node.rebuild()?;
@@ -522,33 +521,37 @@ impl Node {
             }
         }
         drop(engine);
-        if let Some(peer) = source {
-            self.seen_flooded(accepted, peer);
-        }
-        self.announce(&created, source);
+        let delayed = match source {
+            Some(peer) => self.seen_flooded(accepted, peer),
+            None => Vec::new(),
+        };
+        self.announce(&created, source, &delayed);
     }
 
-    /// Records that arrived flooded from `peer` end their stems here. This
-    /// node's own ones leave their embargo: they join the shared set, and pass
-    /// on to the other peers after a random delay, as any flood would.
-    fn seen_flooded(&self, accepted: &[Verified], peer: &str) {
+    /// Records that arrived flooded from `peer` end their stems here. Those
+    /// this node held in a stem pass on to its other peers after a random
+    /// delay (returned, so that `announce` does not send them at once); its
+    /// own ones leave their embargo and join the shared set.
+    fn seen_flooded(&self, accepted: &[Verified], peer: &str) -> Vec<RecordId> {
         let mut stem = self.stem.lock().expect("stem lock");
         let (now, mut rng) = (std::time::Instant::now(), rand::thread_rng());
-        let mut released = Vec::new();
+        let (mut delayed, mut released) = (Vec::new(), Vec::new());
         for verified in accepted {
-            if !stem.flooded(&verified.id) {
-                continue;
-            }
+            let Some(own) = stem.flooded(&verified.id) else { continue };
             stem.flooded_back(verified.id, verified.envelope.clone(), peer, now, &mut rng);
-            released.push(item(verified.record.created_at, &verified.id));
+            delayed.push(verified.id);
+            if own {
+                released.push(item(verified.record.created_at, &verified.id));
+            }
         }
         drop(stem);
         self.shared.write().expect("shared lock").extend(released);
+        delayed
     }
 
     /// Adds newly stored records to the shared set and tells live peers.
     /// This node's own CLEAR and GREEN records start on a stem instead.
-    fn announce(&self, created: &[&Verified], source: Option<&str>) {
+    fn announce(&self, created: &[&Verified], source: Option<&str>, delayed: &[RecordId]) {
         let own = self.own_key();
         let mut stem = self.stem.lock().expect("stem lock");
         let enabled = stem.settings().enabled;
@@ -567,7 +570,7 @@ impl Node {
             shared.push(item(verified.record.created_at, &verified.id));
         }
         drop(shared);
-        for verified in to_flood {
+        for verified in to_flood.into_iter().filter(|v| !delayed.contains(&v.id)) {
             let event = StoredEvent {
                 id: verified.id,
                 envelope: verified.envelope.clone(),
@@ -726,17 +729,16 @@ impl Node {
         hit: Hit,
         engine: &Engine,
         roster: &Roster,
-        sightings: &HashMap<RecordId, Sightings>,
+        sightings: &SightingBook,
         now: i64,
     ) -> IndicatorMatch {
         let entry = engine.entry(hit.entry).clone();
         let author_revoked_at = roster.membership(engine.author_key(entry.author)).and_then(|m| m.revoked_at);
-        let sightings = sightings.get(&entry.id).copied().unwrap_or_default();
+        let sightings = sightings.of(&entry.id);
         let evidence = decay::Evidence {
             confidence: entry.confidence,
             created_at: entry.created_at,
             valid_until: entry.valid_until,
-            last_seen: entry.last_seen,
         };
         IndicatorMatch {
             how: hit.kind,
@@ -826,13 +828,14 @@ fn record_shareable(record: &Record, own: &[u8; 32]) -> bool {
 }
 
 /// Adds a sighting record to the sums of its indicator.
-fn add_sighting(sightings: &mut HashMap<RecordId, Sightings>, record: &Record) {
+fn add_sighting(sightings: &mut SightingBook, record: &Record) {
     if let Some(Body::Sighting(s)) = &record.body {
         let (Some(target), Some(kind)) = (RecordId::from_slice(&s.indicator_id), SightingType::from_code(s.r#type))
         else {
             return;
         };
-        sightings.entry(target).or_default().add(kind, s.count, record.created_at);
+        let Ok(member) = <[u8; 32]>::try_from(record.author.as_slice()) else { return };
+        sightings.add(target, member, kind, record.created_at);
     }
 }
 

@@ -146,9 +146,11 @@ impl Node {
         if indicator.valid_until == 0 {
             indicator.valid_until = created_at + i64::from(self.publish.default_valid_days) * 86_400;
         }
-        for seen in [&mut indicator.first_seen, &mut indicator.last_seen] {
-            if *seen != 0 {
-                *seen = self.coarse(*seen);
+        // Every shared time says the hour, not the second: an exact expiry of
+        // `now + days` would give the publishing second away.
+        for time in [&mut indicator.first_seen, &mut indicator.last_seen, &mut indicator.valid_until] {
+            if *time != 0 {
+                *time = self.coarse(*time);
             }
         }
         Ok(indicator)

@@ -8,6 +8,8 @@
 use crate::cir::Tlp;
 use crate::proto::Envelope;
 use crate::record::RecordId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 /// One item of the set a node reconciles: (created_at, id), with the time
 /// offset by 2^63 so that signed times order as unsigned ones (as in the store keys).
@@ -41,7 +43,26 @@ pub struct StoredEvent {
     /// The peer it came from, None when published or imported locally.
     pub source: Option<String>,
     /// A stem hop: the one peer this goes to (see `stem`).
-    pub stem_to: Option<String>,
+    pub stem_to: Option<StemTarget>,
+}
+
+/// The peer a stem hop goes to. Two nodes may hold two sessions (each dialed
+/// the other); the hop goes out on exactly one, or the stem would branch.
+#[derive(Debug, Clone)]
+pub struct StemTarget {
+    pub peer: String,
+    claimed: Arc<AtomicBool>,
+}
+
+impl StemTarget {
+    pub fn new(peer: String) -> StemTarget {
+        StemTarget { peer, claimed: Arc::new(AtomicBool::new(false)) }
+    }
+
+    /// True for the first session to `peer` that asks.
+    fn claim(&self, peer: &str) -> bool {
+        self.peer == peer && !self.claimed.swap(true, Ordering::AcqRel)
+    }
 }
 
 impl StoredEvent {
@@ -49,7 +70,7 @@ impl StoredEvent {
     /// not back to the peer it came from.
     pub fn may_send(&self, own_key: &[u8; 32], peer: &str) -> bool {
         match &self.stem_to {
-            Some(to) => to == peer,
+            Some(target) => target.claim(peer),
             None => shareable(self.tlp, &self.author, own_key) && self.source.as_deref() != Some(peer),
         }
     }
@@ -71,6 +92,21 @@ mod tests {
         assert!(!shareable(Tlp::AmberStrict, &OTHER, &OWN));
         assert!(shareable(Tlp::Green, &OTHER, &OWN));
         assert!(shareable(Tlp::Clear, &OTHER, &OWN));
+    }
+
+    #[test]
+    fn a_stem_hop_goes_out_on_one_session_only() {
+        let event = StoredEvent {
+            id: RecordId([0; 32]),
+            envelope: Envelope::default(),
+            tlp: Tlp::Green,
+            author: OWN,
+            source: None,
+            stem_to: Some(StemTarget::new("m-b".into())),
+        };
+        assert!(!event.may_send(&OWN, "m-c"), "not to another peer");
+        assert!(event.may_send(&OWN, "m-b"));
+        assert!(!event.may_send(&OWN, "m-b"), "not twice, over a second session to the same peer");
     }
 
     #[test]

@@ -11,6 +11,7 @@
 //! dropped connection delays a record by the embargo, never loses it. The
 //! author keeps its own record out of reconciliation until it floods.
 
+use super::sharing::StemTarget;
 use super::{NodeError, StoredEvent};
 use crate::cir::Tlp;
 use crate::proto::{Envelope, Record};
@@ -23,17 +24,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default chance that a stem hop floods the record instead of passing it on:
-/// a stem is 1 / 0.25 = 4 hops long on average.
-pub const DEFAULT_FLUFF_PROBABILITY: f64 = 0.25;
+/// a stem is 1 / 0.3, about 3.3 hops long on average.
+pub const DEFAULT_FLUFF_PROBABILITY: f64 = 0.3;
 /// Default largest random delay before each stem hop (milliseconds).
 pub const DEFAULT_STEM_JITTER_MS: u32 = 10;
 /// Default time a record may stay in a stem before its holder floods it (seconds).
 pub const DEFAULT_EMBARGO_SECS: u32 = 5;
-/// When this node's own record floods back to it, it passes the record on after
-/// a random delay in this range: at once, its other neighbours would first see
-/// the flood come from its author.
-pub const OWN_REFLOOD_DELAY: std::ops::RangeInclusive<Duration> =
-    Duration::from_millis(50)..=Duration::from_millis(150);
+/// When a record this node held in a stem floods back to it, it passes the
+/// record on after a random delay in this range: its own, or its other
+/// neighbours would first see the flood come from its author; and relayed
+/// ones alike, so that the delay does not tell the author from a relay.
+pub const OWN_REFLOOD_DELAY: std::ops::RangeInclusive<Duration> = Duration::from_millis(10)..=Duration::from_millis(50);
 /// How often the node sends due stem hops and expires embargoes.
 pub const STEM_TICK: Duration = Duration::from_millis(5);
 
@@ -164,8 +165,10 @@ impl Stem {
         true
     }
 
-    /// This node's own record came back flooded from `source`: schedules its
-    /// flood to the other peers after a random delay (see [`OWN_REFLOOD_DELAY`]).
+    /// A record this node held in a stem (its own or a relayed one) came back
+    /// flooded from `source`: schedules its flood to the other peers after a
+    /// random delay (see [`OWN_REFLOOD_DELAY`]), the same for both, so that a
+    /// neighbour cannot tell the author by how fast it passes the flood on.
     pub fn flooded_back(&mut self, id: RecordId, envelope: Envelope, source: &str, now: Instant, rng: &mut impl Rng) {
         let delay = rng.gen_range(OWN_REFLOOD_DELAY);
         self.due.push(DueHop { id, envelope, to: None, source: Some(source.to_string()), at: now + delay });
@@ -189,10 +192,12 @@ impl Stem {
     }
 
     /// The record flooded (it came back, or this node flooded it): stop holding
-    /// it. Returns true when it was this node's own embargoed record.
-    pub fn flooded(&mut self, id: &RecordId) -> bool {
-        self.due.retain(|d| d.id != *id);
-        self.held.remove(id).is_some_and(|h| h.own)
+    /// it and drop its pending stem hops. Returns whether it was held, and if
+    /// so whether it was this node's own record.
+    pub fn flooded(&mut self, id: &RecordId) -> Option<bool> {
+        let held = self.held.remove(id)?;
+        self.due.retain(|d| d.id != *id || d.to.is_none());
+        Some(held.own)
     }
 
     /// Hops whose delay is over.
@@ -281,7 +286,7 @@ impl super::Node {
                     tlp,
                     author,
                     source: hop.source,
-                    stem_to: hop.to,
+                    stem_to: hop.to.map(StemTarget::new),
                 };
                 let _ = self.events.send(Arc::new(event));
             }
@@ -300,7 +305,8 @@ impl super::Node {
 
     /// Ends a stem here: the record floods from this node.
     fn fluff(&self, id: RecordId, envelope: Envelope, now: i64) -> Result<(), NodeError> {
-        if self.stem.lock().expect("stem lock").flooded(&id) && self.store.get(&id)?.is_some() {
+        let own = self.stem.lock().expect("stem lock").flooded(&id) == Some(true);
+        if own && self.store.get(&id)?.is_some() {
             return self.release(id, envelope);
         }
         self.ingest_from(vec![envelope], now, None).remove(0).map(|_| ())
@@ -377,7 +383,8 @@ mod tests {
         let due = s.take_due(now + s.settings().max_jitter);
         assert_eq!(due.len(), 2);
         assert!(due.iter().all(|d| d.to.as_deref() == Some("b")));
-        assert!(s.flooded(&a), "it came back flooded");
+        assert_eq!(s.flooded(&a), Some(true), "it came back flooded");
+        assert_eq!(s.flooded(&a), None, "a second copy finds nothing held");
         assert!(!s.embargoed(&a));
         let expired = s.take_expired(now + s.settings().embargo);
         assert_eq!(expired.len(), 1);
