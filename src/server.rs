@@ -133,8 +133,12 @@ pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
     let card = keys.admission.card_envelope()?;
     let authority = keys.admission.federation.authority()?;
     let store = Store::open(&dir.join(identity::DATA_DIR), config.sync_writes)?;
-    let identity =
-        NodeIdentity { member_id: keys.admission.member_id.clone(), signer: Signer::new(keys.signing), authority };
+    let identity = NodeIdentity {
+        member_id: keys.admission.member_id.clone(),
+        signer: Signer::new(keys.signing),
+        authority,
+        hash_key: keys.admission.hash_key()?,
+    };
     let accept = AcceptPolicy::load(&config.accept, dir)?;
     Ok(Node::open(store, identity, config.publish.clone(), accept, card)?)
 }

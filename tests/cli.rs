@@ -67,8 +67,12 @@ fn set_up_writes_private_keys_mode_0600_and_never_overwrites_without_force() {
     for key in [
         setup.fed.join("ca.key"),
         setup.fed.join("authority.key"),
+        setup.fed.join("sharing.key"),
         setup.node.join("keys/signing.key"),
         setup.node.join("keys/tls.key"),
+        // The admission carries the federation's secret sharing key.
+        setup.node.join("admission.json"),
+        setup.fed.parent().unwrap().join("a.admission.json"),
     ] {
         assert_eq!(mode(&key), 0o600, "{}", key.display());
     }

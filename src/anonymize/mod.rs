@@ -113,8 +113,10 @@ pub struct Scrubber {
     hash_key: [u8; 32],
 }
 
-/// The federation's keyed-hash key: every member derives the same key from the
-/// authority's public key, so peers can match each other's hashes.
+/// A keyed-hash key derived from the authority's public key: the fallback for
+/// admissions issued before the operator handed out a secret sharing key
+/// (`identity::SHARING_KEY_FILE`). Members hold the public key too, but so may
+/// anyone who has seen a member card, so new federations use the secret one.
 pub fn federation_hash_key(authority: &[u8; 32]) -> [u8; 32] {
     let mut digest = Sha256::new();
     digest.update(b"cirfed/keyed-hash/v1\0");
@@ -407,6 +409,20 @@ mod tests {
         }
         let public = normalize::parse(None, "45.33.32.156").unwrap();
         assert_eq!(s.value(public.clone(), &mut report).unwrap(), public);
+    }
+
+    #[test]
+    fn a_keyed_hash_under_another_federations_key_does_not_match() {
+        let value = "phish@evil.example";
+        assert_ne!(
+            keyed_hash(&[1; 32], ObservableType::Email, value),
+            keyed_hash(&[2; 32], ObservableType::Email, value)
+        );
+        assert_ne!(
+            keyed_hash(&[1; 32], ObservableType::Email, value),
+            keyed_hash(&[1; 32], ObservableType::Domain, value),
+            "the type is part of what is hashed"
+        );
     }
 
     #[test]

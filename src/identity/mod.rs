@@ -40,6 +40,8 @@ pub const TLS_KEY_FILE: &str = "keys/tls.key";
 pub const JOIN_REQUEST_FILE: &str = "join-request.json";
 /// Admission installed by `node join`.
 pub const ADMISSION_FILE: &str = "admission.json";
+/// The operator's secret keyed-hash key, handed to members in their admission.
+pub const SHARING_KEY_FILE: &str = "sharing.key";
 /// The operator's certificate revocation list, installed in the node directory.
 pub const CRL_FILE: &str = "crl.pem";
 /// Where the store lives inside a node directory.
@@ -128,6 +130,25 @@ pub struct Admission {
     pub certificate: String,
     /// Base64 envelope of the member card signed by the authority.
     pub card: String,
+    /// Hex of the federation's keyed-hash key: members share sensitive values
+    /// as HMACs under it, so only members can match them. A secret: the
+    /// admission is written mode 0600.
+    #[serde(default)]
+    pub sharing_key: String,
+}
+
+impl Admission {
+    /// The key for keyed hashes: the federation's secret one, or (for an
+    /// admission issued before it existed) one derived from the authority key.
+    pub fn hash_key(&self) -> Result<[u8; 32], IdentityError> {
+        if self.sharing_key.is_empty() {
+            return Ok(crate::anonymize::federation_hash_key(&self.federation.authority()?));
+        }
+        hex::decode(&self.sharing_key)
+            .ok()
+            .and_then(|k| k.try_into().ok())
+            .ok_or_else(|| IdentityError::BadAdmission("sharing_key is not 32 bytes of hex".into()))
+    }
 }
 
 impl Admission {
@@ -152,6 +173,8 @@ pub struct Federation {
     file: FederationFile,
     ca: FederationCa,
     authority: Signer,
+    /// The secret keyed-hash key handed to every admitted member.
+    sharing_key: [u8; 32],
 }
 
 impl Federation {
@@ -170,8 +193,10 @@ impl Federation {
             authority_key: hex::encode(authority.verifying_key().as_bytes()),
             ca_cert: ca.cert_pem.clone(),
         };
+        let sharing_key: [u8; 32] = rand::random();
+        keys::write_secret(&dir.join(SHARING_KEY_FILE), hex::encode(sharing_key).as_bytes(), force)?;
         keys::write_public(&dir.join(FEDERATION_FILE), to_toml(&file).as_bytes(), force)?;
-        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority) })
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing_key })
     }
 
     /// Opens an initialised federation directory.
@@ -182,7 +207,12 @@ impl Federation {
             IdentityError::BadFile { path: dir.join(CA_KEY_FILE), what: "CA key", reason: "not UTF-8 PEM".into() }
         })?;
         let ca = FederationCa { cert_pem: file.ca_cert.clone(), key_pem };
-        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority) })
+        let path = dir.join(SHARING_KEY_FILE);
+        let sharing_key =
+            hex::decode(keys::read_secret(&path)?).ok().and_then(|k| k.try_into().ok()).ok_or_else(|| {
+                IdentityError::BadFile { path, what: "sharing key", reason: "not 32 bytes of hex".into() }
+            })?;
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing_key })
     }
 
     /// The public trust anchors.
@@ -221,6 +251,7 @@ impl Federation {
             member_id,
             certificate: issued.cert_pem,
             card: base64::engine::general_purpose::STANDARD.encode(card.encode_to_vec()),
+            sharing_key: hex::encode(self.sharing_key),
         })
     }
 
@@ -347,7 +378,7 @@ pub fn join_node(dir: &Path, admission: &Admission, force: bool) -> Result<(), I
     pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
     check_card(admission, &signing)?;
     let json = serde_json::to_string_pretty(admission).expect("admission serializes");
-    keys::write_public(&dir.join(ADMISSION_FILE), json.as_bytes(), force)?;
+    keys::write_secret(&dir.join(ADMISSION_FILE), json.as_bytes(), force)?;
     Ok(())
 }
 
@@ -410,7 +441,7 @@ pub fn read_admission(path: &Path) -> Result<Admission, IdentityError> {
 /// Writes an admission file (public content; the operator sends it to the node).
 pub fn write_admission(path: &Path, admission: &Admission, force: bool) -> Result<(), IdentityError> {
     let json = serde_json::to_string_pretty(admission).expect("admission serializes");
-    Ok(keys::write_public(path, json.as_bytes(), force)?)
+    Ok(keys::write_secret(path, json.as_bytes(), force)?)
 }
 
 /// The node's TLS key PEM, with the same permission checks as every secret.

@@ -12,7 +12,7 @@ pub use roster::Roster;
 pub use sharing::{item, shareable, Item, StoredEvent};
 
 use crate::accept::AcceptPolicy;
-use crate::anonymize::{federation_hash_key, Scrubber};
+use crate::anonymize::Scrubber;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
 use crate::decay::{self, SightingBook, Sightings};
@@ -90,6 +90,8 @@ pub struct NodeIdentity {
     pub signer: Signer,
     /// The federation authority's public key.
     pub authority: [u8; 32],
+    /// The federation's keyed-hash key (see `anonymize::keyed_hash`).
+    pub hash_key: [u8; 32],
 }
 
 /// A stored record with what the node knows about it now.
@@ -229,7 +231,7 @@ impl Node {
         accept: AcceptPolicy,
         card: Envelope,
     ) -> Result<Node, NodeError> {
-        let hash_key = federation_hash_key(&identity.authority);
+        let hash_key = identity.hash_key;
         let mut engine = Engine::new();
         engine.set_hash_key(hash_key);
         let node = Node {
