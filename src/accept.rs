@@ -7,7 +7,7 @@
 //! reconciliation does not fetch the same refused records on every pass.
 
 use crate::cir::Category;
-use crate::lookup::{Engine, Entry};
+use crate::lookup::{Engine, Entry, MatchKind};
 use crate::normalize::{self, Observable, ObservableType};
 use crate::record::RecordId;
 use serde::{Deserialize, Serialize};
@@ -177,9 +177,13 @@ impl Warninglists {
         }
     }
 
-    /// The list `observable` is on, if any.
+    /// The list `observable` is on, if any. A URL or an email address on a
+    /// benign host is not benign itself (a payload on a code-hosting site, a
+    /// phishing sender at a webmail domain): those are listed only exactly.
     pub fn check(&self, observable: &Observable) -> Option<&str> {
-        let hit = self.engine.lookup(observable, 0).into_iter().next()?;
+        let exact_only = matches!(observable.kind, ObservableType::Url | ObservableType::Email);
+        let hit =
+            self.engine.lookup(observable, 0).into_iter().find(|hit| !exact_only || hit.kind == MatchKind::Exact)?;
         Some(&self.names[self.engine.entry(hit.entry).author as usize])
     }
 
@@ -233,7 +237,10 @@ mod tests {
             ["public-resolvers.txt", "top-domains.txt", "cloud-ranges.txt"].iter().map(|f| dir.join(f)).collect();
         let lists = Warninglists::load(&paths).unwrap();
         assert_eq!(on(&lists, "9.9.9.9").as_deref(), Some("public-resolvers"));
-        assert_eq!(on(&lists, "s3.eu-west-1.amazonaws.com").as_deref(), Some("top-domains"));
+        assert_eq!(on(&lists, "login.microsoft.com").as_deref(), Some("top-domains"));
+        assert_eq!(on(&lists, "evil-bucket.s3.amazonaws.com"), None, "anyone can have a name under amazonaws.com");
+        assert_eq!(on(&lists, "https://github.com/evil/payload"), None, "a URL on a listed host is not benign");
+        assert_eq!(on(&lists, "phish@google.com"), None);
         assert_eq!(on(&lists, "104.21.4.4").as_deref(), Some("cloud-ranges"));
     }
 

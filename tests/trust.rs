@@ -203,3 +203,49 @@ async fn warninglists_and_the_accept_policy_hold_matches_back_with_the_reason() 
         node.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sighting_without_a_tlp_travels_as_far_as_its_indicator() {
+    let fed = TestFederation::new();
+    let (mut a, b, mut c) = line(&fed).await;
+    let id = a.publish_ok(indicator("far.example", 3)).await;
+    the_match(&mut c, "far.example").await;
+    let mut draft = sighting(&id, SightingType::Seen, 1);
+    draft.tlp = 0;
+    c.publish_ok(draft).await;
+    // AMBER, the node default, would stop at B: A is two hops from C.
+    wait_for_sightings(&a, "far.example", 1, 0).await;
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+fn member_sighting(member: &Signer, indicator_id: &[u8], created_at: i64) -> proto::Envelope {
+    let body =
+        Body::Sighting(Sighting { indicator_id: indicator_id.to_vec(), r#type: SightingType::Seen.code(), count: 1 });
+    member
+        .seal(Record { version: RECORD_VERSION, author: vec![], created_at, tlp: Tlp::Green.code(), body: Some(body) })
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revocation_withdraws_the_sightings_its_key_made_after_the_revocation_time() {
+    let fed = TestFederation::new();
+    let mut a = TestNode::start(&fed.admit_node("a")).await;
+    let now = unix_now();
+    let id = a.publish_ok(indicator("sighted-by-a-leaked-key.example", 3)).await;
+    let (member, card) = fed.member(&[Role::Publish, Role::Read], now - 10 * DAY, now + 30 * DAY);
+    let outcomes = a.import(vec![card, member_sighting(&member, &id, now - HOUR)]).await;
+    assert!(outcomes.iter().all(|o| o.error.is_empty()), "{outcomes:?}");
+    wait_for_sightings(&a, "sighted-by-a-leaked-key.example", 1, 0).await;
+
+    let (_, revocation) = fed.federation.sign_revocation(&member.public_key(), now - 2 * HOUR, "key leaked", now);
+    assert!(a.import(vec![revocation]).await[0].error.is_empty());
+    wait_for_sightings(&a, "sighted-by-a-leaked-key.example", 0, 0).await;
+    let dir = a.dir.clone();
+    a.stop().await;
+    // And it stays withdrawn when the node starts again from its store.
+    let a = TestNode::start(&dir).await;
+    wait_for_sightings(&a, "sighted-by-a-leaked-key.example", 0, 0).await;
+    a.stop().await;
+}

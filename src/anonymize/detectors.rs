@@ -83,6 +83,9 @@ pub struct Finding {
     pub detector: Detector,
     pub start: usize,
     pub end: usize,
+    /// Other detectors whose findings overlapped this one and went into it,
+    /// so that a policy refusing any of them still refuses.
+    pub within: Vec<Detector>,
 }
 
 /// Host suffixes that are internal everywhere, besides the configured ones.
@@ -122,11 +125,15 @@ impl Detectors {
         let mut patterns = vec![
             (
                 Detector::PrivateKey,
-                regex(r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"),
+                regex(
+                    r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|\z)",
+                ),
                 Check::Pattern,
             ),
             (Detector::Jwt, regex(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), Check::Pattern),
             (Detector::BearerToken, regex(r"(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{8,})"), Check::Pattern),
+            // HTTP basic credentials: base64 of user:password.
+            (Detector::Secret, regex(r"(?i)\bauthorization\s*:\s*basic\s+([A-Za-z0-9+/]{8,}={0,2})"), Check::Pattern),
             // Credentials in a URL's userinfo: scheme://user:password@host
             (Detector::Secret, regex(r"(?i)\b[a-z][a-z0-9+.-]*://([^/\s:@]+:[^/\s@]+)@"), Check::Pattern),
             (
@@ -139,7 +146,7 @@ impl Detectors {
             (
                 Detector::Secret,
                 regex(
-                    r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|secret_key|aws_secret_access_key|api_key|apikey|access_token|auth_token|token)\b["']?\s*[:=]\s*["']?([^\s"',;]{4,})"#,
+                    r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|secret_key|aws_secret_access_key|api_key|apikey|api-key|x-api-key|access_token|auth_token|token|accountkey|sharedaccesskey|sas_token)\b["']?\s*[:=]\s*["']?([^\s"',;]{4,})"#,
                 ),
                 Check::Pattern,
             ),
@@ -148,14 +155,16 @@ impl Detectors {
             (
                 Detector::AwsAccount,
                 regex(
-                    r"(?i)\b(?:aws\s+)?(?:account|acct|owner)(?:[ _-]?id)?(?:\s+(?:id|number|no\.?))?\s*[:=#]?\s*(\d{12})\b",
+                    r#"(?i)\b(?:aws\s+)?(?:account|acct|owner)(?:[ _-]?id)?(?:\s+(?:id|number|no\.?))?["']?\s*[:=#]?\s*["']?(\d{12})\b"#,
                 ),
                 Check::Pattern,
             ),
+            // Account ids in AWS host names: ECR registries, console sign-in.
+            (Detector::AwsAccount, regex(r"(?i)\b(\d{12})\.(?:dkr\.ecr|signin\.aws)\b"), Check::Pattern),
             (
                 Detector::AzureId,
                 regex(
-                    r"(?i)\b(?:subscriptions?|tenant|directory)(?:[ _-]?id)?\s*[:=/]?\s*(?:is\s+)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b",
+                    r#"(?i)\b(?:subscriptions?|tenant|directory)(?:[ _-]?id)?["']?\s*[:=/]?\s*["']?(?:is\s+)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\b"#,
                 ),
                 Check::Pattern,
             ),
@@ -163,7 +172,7 @@ impl Detectors {
             (
                 Detector::GcpProject,
                 regex(
-                    r#"(?i)\b(?:gcp project|project[ _-]?id|project)\s*[:=]\s*["']?([a-z][a-z0-9-]{4,28}[a-z0-9])\b"#,
+                    r#"(?i)\b(?:gcp project|project[ _-]?id|project)["']?\s*[:=]\s*["']?([a-z][a-z0-9-]{4,28}[a-z0-9])\b"#,
                 ),
                 Check::Pattern,
             ),
@@ -187,10 +196,9 @@ impl Detectors {
             (Detector::PrivateIp, regex(r"\b(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?\b"), Check::PrivateIpv4),
             (Detector::PrivateIp, regex(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:/\d{1,3})?"), Check::PrivateIpv6),
         ];
-        let names: Vec<String> =
-            names.iter().filter(|n| !n.trim().is_empty()).map(|n| regex::escape(n.trim())).collect();
+        let names: Vec<String> = names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(name_pattern).collect();
         if !names.is_empty() {
-            patterns.push((Detector::OrgName, regex(&format!(r"(?i)\b(?:{})\b", names.join("|"))), Check::Pattern));
+            patterns.push((Detector::OrgName, regex(&format!(r"(?i)(?:{})", names.join("|"))), Check::Pattern));
         }
         Detectors { patterns, internal_suffixes: suffixes }
     }
@@ -201,8 +209,14 @@ impl Detectors {
         for (detector, pattern, check) in &self.patterns {
             for captures in pattern.captures_iter(text) {
                 let item = captures.get(1).or_else(|| captures.get(0)).expect("group 0 always matches");
-                if confirm(*check, item.as_str(), text, item.end()) {
-                    found.push(Finding { detector: *detector, start: item.start(), end: item.end() });
+                let start = match check {
+                    // The pattern cannot tell where an address starts after
+                    // `key:` text (`ipv6:fe80::1`): try each start after a colon.
+                    Check::PrivateIpv6 => private_v6_start(item.as_str()).map(|offset| item.start() + offset),
+                    _ => confirm(*check, item.as_str(), text, item.end()).then_some(item.start()),
+                };
+                if let Some(start) = start {
+                    found.push(Finding { detector: *detector, start, end: item.end(), within: Vec::new() });
                 }
             }
         }
@@ -211,30 +225,79 @@ impl Detectors {
 
     /// True when `host` (a canonical domain) ends in an internal suffix.
     pub fn is_internal_host(&self, host: &str) -> bool {
+        self.internal_suffix(host).is_some()
+    }
+
+    /// The internal suffix `host` (a canonical domain) ends in, if any.
+    pub fn internal_suffix(&self, host: &str) -> Option<&str> {
         self.internal_suffixes
             .iter()
-            .any(|suffix| host == suffix || host.strip_suffix(suffix.as_str()).is_some_and(|rest| rest.ends_with('.')))
+            .find(|suffix| {
+                host == *suffix || host.strip_suffix(suffix.as_str()).is_some_and(|rest| rest.ends_with('.'))
+            })
+            .map(String::as_str)
     }
 }
 
-/// Keeps the higher-priority finding where two overlap.
+/// One finding per run of overlapping ones, covering the whole run, so that
+/// nothing a detector found is left in the text: a finding that encloses the
+/// others stands for them (an ARN with an email in its path is an ARN), else
+/// the run goes to its highest-priority detector.
 fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
-    found.sort_by_key(|f| (f.detector.priority(), f.start, std::cmp::Reverse(f.end)));
+    found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end), f.detector.priority()));
     let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
+    let mut run: Vec<Finding> = Vec::new();
     for finding in found {
-        if !kept.iter().any(|k| finding.start < k.end && k.start < finding.end) {
-            kept.push(finding);
+        if run.last().is_some_and(|_| finding.start >= run.iter().map(|f| f.end).max().unwrap_or(0)) {
+            kept.push(merge(std::mem::take(&mut run)));
         }
+        run.push(finding);
     }
-    kept.sort_by_key(|f| f.start);
+    if !run.is_empty() {
+        kept.push(merge(run));
+    }
     kept
+}
+
+/// The one finding standing for a run of overlapping ones (sorted by start).
+fn merge(run: Vec<Finding>) -> Finding {
+    let (start, end) = (run[0].start, run.iter().map(|f| f.end).max().expect("a run is never empty"));
+    let enclosing = run.iter().filter(|f| f.start == start && f.end == end);
+    let detector = match enclosing.map(|f| f.detector).min_by_key(|d| d.priority()) {
+        Some(detector) => detector,
+        None => run.iter().map(|f| f.detector).min_by_key(|d| d.priority()).expect("a run is never empty"),
+    };
+    let mut within: Vec<Detector> = run.iter().map(|f| f.detector).filter(|d| *d != detector).collect();
+    within.sort();
+    within.dedup();
+    Finding { detector, start, end, within }
+}
+
+/// A name as a pattern: whole words only, where the name begins or ends in
+/// a word character (`Acme Corp.` ends in a dot, which no `\b` can follow).
+fn name_pattern(name: &str) -> String {
+    let word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    let before = if word(name.chars().next()) { r"\b" } else { "" };
+    let after = if word(name.chars().last()) { r"\b" } else { "" };
+    format!("{before}{}{after}", regex::escape(name))
+}
+
+/// Where a private IPv6 address starts in `candidate`: at its start or
+/// just after one of its colons. A bare `::` names no network (and is the
+/// empty account field of every `arn:aws:s3:::bucket`), so it is no finding.
+fn private_v6_start(candidate: &str) -> Option<usize> {
+    let mut starts = std::iter::once(0).chain(candidate.match_indices(':').map(|(at, _)| at + 1));
+    starts.find(|&at| {
+        let address = candidate[at..].split('/').next().unwrap_or("");
+        address.parse().is_ok_and(|a: Ipv6Addr| !a.is_unspecified() && is_private_v6(a))
+    })
 }
 
 fn confirm(check: Check, item: &str, text: &str, end: usize) -> bool {
     match check {
         Check::Pattern => true,
         Check::PrivateIpv4 => item.split('/').next().and_then(|a| a.parse().ok()).is_some_and(is_private_v4),
-        Check::PrivateIpv6 => item.split('/').next().and_then(|a| a.parse().ok()).is_some_and(is_private_v6),
+        Check::PrivateIpv6 => private_v6_start(item).is_some(),
         Check::Luhn => luhn(item),
         Check::ProjectId => {
             let hyphens = item.matches('-').count();
@@ -347,6 +410,52 @@ mod tests {
             found(text),
             [(Detector::Email, "alice@db.corp"), (Detector::AwsAccount, "arn:aws:iam::123456789012:role/Admin")]
         );
+    }
+
+    #[test]
+    fn an_email_inside_an_arn_leaves_the_arn_whole() {
+        let text = "role arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_x/alice@corp.example ok";
+        assert_eq!(
+            found(text),
+            [(Detector::AwsAccount, "arn:aws:sts::123456789012:assumed-role/AWSReservedSSO_x/alice@corp.example")]
+        );
+    }
+
+    #[test]
+    fn the_empty_fields_of_an_arn_are_no_address() {
+        assert!(found("bucket arn:aws:s3:::public-assets and arn:aws:iam::*:role/Admin").is_empty());
+    }
+
+    #[test]
+    fn a_private_ipv6_address_after_a_key_and_colon_is_found() {
+        assert_eq!(
+            found("src ipv6:fe80::1 and src:fd00::1"),
+            [(Detector::PrivateIp, "fe80::1"), (Detector::PrivateIp, "fd00::1")]
+        );
+    }
+
+    #[test]
+    fn ids_and_keys_in_json_and_headers_are_found() {
+        let text = r#"{"accountId": "123456789012", "tenantId": "0b4f6e3a-1c2d-4e5f-8a9b-0c1d2e3f4a5b", "project_id": "billing-prod-4411"}"#;
+        let detectors: Vec<Detector> = found(text).into_iter().map(|(d, _)| d).collect();
+        assert_eq!(detectors, [Detector::AwsAccount, Detector::AzureId, Detector::GcpProject]);
+        assert_eq!(
+            found("pull 123456789012.dkr.ecr.eu-west-1.amazonaws.com/app"),
+            [(Detector::AwsAccount, "123456789012")]
+        );
+        assert_eq!(found("Authorization: Basic YWRtaW46aHVudGVyMg=="), [(Detector::Secret, "YWRtaW46aHVudGVyMg==")]);
+        assert_eq!(found("curl -H 'x-api-key: 9f8e7d6c5b4a'"), [(Detector::Secret, "9f8e7d6c5b4a")]);
+        assert_eq!(found("AccountName=logs;AccountKey=bXlrZXk=;"), [(Detector::Secret, "bXlrZXk=")]);
+        let pgp = "-----BEGIN PGP PRIVATE KEY BLOCK-----\nlQOYBF\n-----END PGP PRIVATE KEY BLOCK-----";
+        assert_eq!(found(pgp), [(Detector::PrivateKey, pgp)]);
+    }
+
+    #[test]
+    fn a_name_ending_in_punctuation_is_found() {
+        let detectors = Detectors::new(&[], &["Acme Corp.".into()]);
+        let text = "customer Acme Corp. was hit";
+        let found: Vec<&str> = detectors.find(text).iter().map(|f| &text[f.start..f.end]).collect();
+        assert_eq!(found, ["Acme Corp."]);
     }
 
     #[test]

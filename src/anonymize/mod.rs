@@ -192,10 +192,14 @@ impl Scrubber {
         let mut at = 0;
         for finding in findings {
             let found = &text[finding.start..finding.end];
+            // A refused item inside another finding refuses the record too.
+            if let Some(inner) = finding.within.iter().find(|d| self.text[*d] == Action::Refuse) {
+                return Err(refused(field, *inner, found));
+            }
             let action = self.text[&finding.detector];
             let replacement = match action {
                 Action::Refuse => return Err(refused(field, finding.detector, found)),
-                Action::Generalise => generalise(finding.detector, found, &self.detectors),
+                Action::Generalise => self.generalise_in_text(finding.detector, found),
                 Action::Redact | Action::KeyedHash => redacted(finding.detector),
             };
             scrubbed.push_str(&text[at..finding.start]);
@@ -212,6 +216,22 @@ impl Scrubber {
         scrubbed.push_str(&text[at..]);
         *text = scrubbed;
         Ok(())
+    }
+
+    /// The generalised form of a finding in free text, with anything another
+    /// detector finds in it redacted: a generalised ARN keeps its path, and
+    /// the path may carry an email address.
+    fn generalise_in_text(&self, detector: Detector, found: &str) -> String {
+        let general = generalise(detector, found, &self.detectors);
+        let mut clean = String::with_capacity(general.len());
+        let mut at = 0;
+        for inner in self.detectors.find(&general).into_iter().filter(|f| f.detector != detector) {
+            clean.push_str(&general[at..inner.start]);
+            clean.push_str(&redacted(inner.detector));
+            at = inner.end;
+        }
+        clean.push_str(&general[at..]);
+        clean
     }
 
     /// Scrubs an indicator's canonical value. Returns the observable to share:
@@ -325,13 +345,12 @@ fn generalise(detector: Detector, found: &str, detectors: &Detectors) -> String 
             }
             .unwrap_or_else(|_| redacted(detector))
         }
-        Detector::InternalHost => {
-            let host = found.to_ascii_lowercase();
-            match host.split_once('.') {
-                Some((_, parent)) if parent.contains('.') || detectors.is_internal_host(parent) => parent.to_string(),
-                _ => redacted(detector),
-            }
-        }
+        // Only the internal zone is left: the labels below it name hosts,
+        // teams and customers.
+        Detector::InternalHost => match detectors.internal_suffix(&found.to_ascii_lowercase()) {
+            Some(suffix) => format!("*.{suffix}"),
+            None => redacted(detector),
+        },
         Detector::Email => found.rsplit_once('@').map_or_else(|| redacted(detector), |(_, d)| format!("*@{d}")),
         Detector::AwsAccount if found.starts_with("arn:") => {
             let mut parts: Vec<&str> = found.splitn(6, ':').collect();
@@ -381,7 +400,19 @@ mod tests {
         let s = scrubber(policy);
         let (text, _) =
             scrub_text(&s, "10.2.3.4 db1.eu.internal ann@x.example arn:aws:iam::123456789012:role/Admin done");
-        assert_eq!(text, "10.2.3.0/24 eu.internal *@x.example arn:aws:iam::*:role/Admin done");
+        assert_eq!(text, "10.2.3.0/24 *.internal *@x.example arn:aws:iam::*:role/Admin done");
+        let (text, _) = scrub_text(&s, "arn:aws:sts::123456789012:assumed-role/SSO/ann@x.example");
+        assert_eq!(text, "arn:aws:sts::*:assumed-role/SSO/[redacted:email]", "nothing found inside is left");
+    }
+
+    #[test]
+    fn a_refused_item_inside_another_finding_still_refuses() {
+        let mut policy = ScrubPolicy::default();
+        policy.text.insert(Detector::Email, Action::Refuse);
+        let s = scrubber(policy);
+        let mut text = "role arn:aws:sts::123456789012:assumed-role/SSO/ann@x.example".to_string();
+        let refused = s.text("summary", &mut text, &mut Vec::new()).unwrap_err();
+        assert_eq!(refused.detector, Detector::Email);
     }
 
     #[test]

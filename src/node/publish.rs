@@ -89,7 +89,7 @@ impl Node {
     /// Turns a draft into the record bytes this node would sign.
     fn prepare_one(&self, draft: Draft, now: i64) -> Result<Prepared, NodeError> {
         let tlp = match draft.tlp {
-            0 => self.publish.default_tlp,
+            0 => self.default_tlp(draft.body.as_ref()),
             code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum { field: "tlp", value: code })?,
         };
         let created_at = self.coarse(now);
@@ -112,6 +112,22 @@ impl Node {
         };
         let bytes = record.encode_to_vec();
         Ok(Prepared { id: RecordId::of(&bytes), record: bytes, redactions })
+    }
+
+    /// The TLP of a draft that names none. A sighting or retraction travels
+    /// as far as the record it is about: feedback on a GREEN indicator held
+    /// to AMBER would never reach most of the nodes that hold the indicator.
+    fn default_tlp(&self, body: Option<&draft::Body>) -> Tlp {
+        let target = match body {
+            Some(draft::Body::Sighting(sighting)) => &sighting.indicator_id,
+            Some(draft::Body::Retraction(retraction)) => &retraction.target_id,
+            _ => return self.publish.default_tlp,
+        };
+        RecordId::from_slice(target)
+            .and_then(|id| self.store.get(&id).ok().flatten())
+            .and_then(|stored| super::decode_record(&stored).ok())
+            .and_then(|record| Tlp::from_code(record.tlp))
+            .unwrap_or(self.publish.default_tlp)
     }
 
     /// A time rounded down to the policy's granularity: shared times say the
