@@ -62,7 +62,7 @@ async fn publish(node: &RunningNode, range: std::ops::Range<u64>) -> Vec<Envelop
         let node = node.node.clone();
         let batch = tokio::task::spawn_blocking(move || {
             let ids: Vec<_> = node.publish(support::drafts(from..to)).into_iter().filter_map(Result::ok).collect();
-            node.shareable_envelopes(&ids.iter().map(|i| i.id).collect::<Vec<_>>()).expect("envelopes")
+            node.shareable_envelopes(&ids.iter().map(|i| i.id).collect::<Vec<_>>(), usize::MAX).expect("envelopes").0
         })
         .await
         .expect("publish task");

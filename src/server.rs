@@ -4,7 +4,7 @@
 use crate::accept::{AcceptError, AcceptPolicy};
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::Links;
-use crate::federation::{self, stopped, PeerRates, PeerScores};
+use crate::federation::{self, stopped, InboundPeers, PeerRates, PeerScores};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -158,7 +158,8 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     write_addr(dir, FEDERATION_ADDR_FILE, federation_addr)?;
     let (shutdown, stop) = watch::channel(false);
     let scores = Arc::new(PeerScores::default());
-    let links = start_links(dir, &config, &node, &scores, &stop)?;
+    let inbound = Arc::new(InboundPeers::default());
+    let links = start_links(dir, &config, &node, (&scores, &inbound), &stop)?;
     let api_task = match config.api_tls {
         false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
         true => {
@@ -170,7 +171,7 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let peer_tls = Arc::new(federation_tls_config(dir)?);
     let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
     let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
-    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, incoming, stop.clone()));
+    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, inbound, incoming, stop.clone()));
     node.configure_stem(config.stem);
     tokio::spawn(stem_clock(node.clone(), stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
@@ -199,14 +200,23 @@ fn start_links(
     dir: &Path,
     config: &Config,
     node: &Arc<Node>,
-    scores: &Arc<PeerScores>,
+    (scores, inbound): (&Arc<PeerScores>, &Arc<InboundPeers>),
     stop: &watch::Receiver<bool>,
 ) -> Result<Arc<Links>, ServerError> {
     let keys = identity::load_node(dir)?;
-    let tls = tonic::transport::ClientTlsConfig::new()
-        .ca_certificate(tonic::transport::Certificate::from_pem(&keys.admission.federation.ca_cert))
-        .identity(tonic::transport::Identity::from_pem(&keys.admission.certificate, &keys.tls_key));
-    let links = Arc::new(Links::new(node.clone(), scores.clone(), tls, config.anti_entropy, stop.clone()));
+    let (ca, crls) = (&keys.admission.federation.ca_cert, operator_crls(dir)?);
+    let tls = pki::client_config_with_crls(ca, &keys.admission.certificate, &keys.tls_key, &crls)
+        .map_err(IdentityError::from)?;
+    let tls = Arc::new(tls);
+    let links = Arc::new(Links::new(
+        node.clone(),
+        scores.clone(),
+        tls,
+        config.anti_entropy,
+        config.max_peer_records_per_second,
+        inbound.clone(),
+        stop.clone(),
+    ));
     for addr in &config.peers {
         links.add(addr);
     }
@@ -225,17 +235,21 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
     Ok((listener, local))
 }
 
+/// The operator's CRL (NODE/crl.pem), when there is one.
+fn operator_crls(dir: &Path) -> Result<Vec<String>, ServerError> {
+    let crl_path = dir.join(identity::CRL_FILE);
+    match std::fs::read_to_string(&crl_path) {
+        Ok(pem) => Ok(vec![pem]),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(ServerError::Io { path: crl_path, reason: e.to_string() }),
+    }
+}
+
 /// Mutual TLS 1.3 for the peer service: the node's certificate; callers need
-/// a certificate from the federation CA that the operator's CRL (NODE/crl.pem,
-/// when present) does not revoke.
+/// a certificate from the federation CA that the operator's CRL does not revoke.
 fn federation_tls_config(dir: &Path) -> Result<rustls::ServerConfig, ServerError> {
     let keys = identity::load_node(dir)?;
-    let crl_path = dir.join(identity::CRL_FILE);
-    let crls = match std::fs::read_to_string(&crl_path) {
-        Ok(pem) => vec![pem],
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(ServerError::Io { path: crl_path, reason: e.to_string() }),
-    };
+    let crls = operator_crls(dir)?;
     let ca = &keys.admission.federation.ca_cert;
     Ok(pki::server_config(ca, &keys.admission.certificate, &keys.tls_key, &crls).map_err(IdentityError::from)?)
 }

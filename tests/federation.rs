@@ -281,11 +281,16 @@ async fn a_misbehaving_peer_is_refused_record_by_record_while_honest_records_flo
         red,
         relayed_amber,
     ];
-    let reply = peer.push(RecordBatch { envelopes: batch, stem: false }).await.unwrap().into_inner();
+    let reply =
+        peer.push(RecordBatch { envelopes: batch, stem: false, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!((reply.accepted, reply.refused), (3, 5), "two cards and the honest record");
 
     let records = a.status().await.records;
-    let replay = peer.push(RecordBatch { envelopes: vec![honest], stem: false }).await.unwrap().into_inner();
+    let replay = peer
+        .push(RecordBatch { envelopes: vec![honest], stem: false, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(replay.refused, 0, "a replay is a no-op, not an error");
     assert_eq!(a.status().await.records, records, "and stores nothing twice");
     for refused in ["forged.example", "red.example", "someone-elses-amber.example"] {
@@ -294,11 +299,18 @@ async fn a_misbehaving_peer_is_refused_record_by_record_while_honest_records_flo
     assert_eq!(a.matches("honest.example").await.len(), 1);
 
     let more = signed(&b_signer, Tlp::Green, domain_indicator("still-flowing.example"));
-    assert_eq!(peer.push(RecordBatch { envelopes: vec![more], stem: false }).await.unwrap().into_inner().accepted, 1);
+    assert_eq!(
+        peer.push(RecordBatch { envelopes: vec![more], stem: false, ..Default::default() })
+            .await
+            .unwrap()
+            .into_inner()
+            .accepted,
+        1
+    );
     assert_eq!(a.matches("still-flowing.example").await.len(), 1);
 
     let too_many = vec![Envelope::default(); cirfed::federation::MAX_PEER_BATCH_RECORDS + 1];
-    let status = peer.push(RecordBatch { envelopes: too_many, stem: false }).await.unwrap_err();
+    let status = peer.push(RecordBatch { envelopes: too_many, stem: false, ..Default::default() }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     a.stop().await;
 }
@@ -334,7 +346,8 @@ async fn a_peer_past_the_misbehaviour_threshold_is_cut_off_and_others_are_not() 
     let good = cirfed::identity::load_node(&fed.admit_node("good")).unwrap();
     let mut peer = peer_client(&a, &ca_pem(&fed), Some((&bad.admission.certificate, &bad.tls_key))).await.unwrap();
     let garbage = vec![Envelope { record: vec![0xff; 8], signature: vec![0; 64] }; MISBEHAVIOUR_THRESHOLD as usize];
-    let reply = peer.push(RecordBatch { envelopes: garbage, stem: false }).await.unwrap().into_inner();
+    let reply =
+        peer.push(RecordBatch { envelopes: garbage, stem: false, ..Default::default() }).await.unwrap().into_inner();
     assert_eq!(reply.refused, MISBEHAVIOUR_THRESHOLD);
     let status = peer.hello(HelloRequest { protocol_version: PROTOCOL_VERSION, limits: None }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::PermissionDenied);
@@ -363,10 +376,14 @@ async fn a_peer_pushing_over_its_rate_is_told_to_slow_down() {
     let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
     let card = b.admission.card_envelope().unwrap();
     let record = signed(&b_signer, Tlp::Green, domain_indicator("rated.example"));
-    let reply =
-        peer.push(RecordBatch { envelopes: vec![card, record.clone()], stem: false }).await.unwrap().into_inner();
+    let reply = peer
+        .push(RecordBatch { envelopes: vec![card, record.clone()], stem: false, ..Default::default() })
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(reply.accepted, 2);
-    let status = peer.push(RecordBatch { envelopes: vec![record; 11], stem: false }).await.unwrap_err();
+    let status =
+        peer.push(RecordBatch { envelopes: vec![record; 11], stem: false, ..Default::default() }).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     assert!(status.message().contains("slow down"), "{}", status.message());
     a.stop().await;
@@ -402,13 +419,16 @@ async fn stem_hops_are_validated_in_full_and_only_clear_or_green_may_travel_in_o
     let b_signer = cirfed::record::Signer::new(b.signing.clone());
     let mut peer = peer_client(&a, &ca_pem(&fed), Some((&b.admission.certificate, &b.tls_key))).await.unwrap();
     let card = b.admission.card_envelope().unwrap();
-    peer.push(RecordBatch { envelopes: vec![card], stem: false }).await.unwrap();
+    peer.push(RecordBatch { envelopes: vec![card], stem: false, ..Default::default() }).await.unwrap();
 
     let amber = signed(&b_signer, Tlp::Amber, domain_indicator("amber-stem.example"));
     let mut forged = signed(&b_signer, Tlp::Green, domain_indicator("forged-stem.example"));
     forged.signature[0] ^= 1;
     let honest = signed(&b_signer, Tlp::Green, domain_indicator("stemmed.example"));
-    let reply = peer.push(RecordBatch { envelopes: vec![amber, forged, honest], stem: true }).await.unwrap();
+    let reply = peer
+        .push(RecordBatch { envelopes: vec![amber, forged, honest], stem: true, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!((reply.get_ref().accepted, reply.get_ref().refused), (1, 2));
     // A has no live peer to pass it on to (B only pushed), so the stem ends
     // at A and the record floods from there.
@@ -416,5 +436,25 @@ async fn stem_hops_are_validated_in_full_and_only_clear_or_green_may_travel_in_o
     for refused in ["amber-stem.example", "forged-stem.example"] {
         assert!(a.matches(refused).await.is_empty(), "{refused} must not be stored");
     }
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_message_over_the_size_limit_is_refused_and_the_node_keeps_serving() {
+    use cirfed::federation::MAX_PEER_MESSAGE_BYTES;
+    use cirfed::proto::{Envelope, RecordBatch};
+    let fed = TestFederation::new();
+    let a = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let identity = Some((b.admission.certificate.as_str(), b.tls_key.as_str()));
+    let mut peer = peer_client(&a, &ca_pem(&fed), identity).await.unwrap();
+    // Fewer records than the batch limit, more bytes than the message limit.
+    let chunk = 64 * 1024;
+    let envelopes =
+        vec![Envelope { record: vec![0x0a; chunk], signature: vec![0; 64] }; MAX_PEER_MESSAGE_BYTES / chunk + 1];
+    let status = peer.push(RecordBatch { envelopes, ..Default::default() }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::OutOfRange, "{status:?}");
+    assert!(status.message().contains("too large"), "{}", status.message());
+    assert_eq!(hello(&a, &ca_pem(&fed), identity).await.unwrap(), b.admission.member_id);
     a.stop().await;
 }

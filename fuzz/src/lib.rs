@@ -1,4 +1,5 @@
-//! cirfed's domain modules, compiled on their own for fuzzing.
+//! cirfed's domain modules and its reconciliation core, compiled on their
+//! own for fuzzing.
 
 #[path = "../../src/cir.rs"]
 pub mod cir;
@@ -6,6 +7,8 @@ pub mod cir;
 pub mod normalize;
 #[path = "../../src/record/mod.rs"]
 pub mod record;
+#[path = "../../src/federation/reconcile.rs"]
+pub mod reconcile;
 
 /// The generated record messages.
 pub mod proto {

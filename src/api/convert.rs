@@ -151,6 +151,7 @@ pub fn status(status: NodeStatus) -> proto::StatusReply {
 pub fn peer_status(link: LinkStatus) -> proto::PeerStatus {
     proto::PeerStatus {
         addr: link.addr,
+        dialed: link.dialed,
         member_id: link.member_id,
         connected: link.connected,
         since: link.since,

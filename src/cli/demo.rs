@@ -139,7 +139,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut at_a = client(&a).await?;
     let mut at_c = client(&c).await?;
 
-    let ids = publish_feed(&say, &mut at_a).await?;
+    let (ids, lesson) = publish_feed(&say, &mut at_a).await?;
     let took = wait_until(&mut at_c, "203.0.113.77", true).await?;
     say.step(&format!("The indicators reached C through B in {took} ms. C's analyst looks observables up:"));
     look_up(
@@ -154,6 +154,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         ],
     )
     .await?;
+    let (title, took) = wait_for_lesson(&mut at_c, &lesson).await?;
+    say.detail(format!("C also holds A's post-mortem \"{title}\" (waited {took} ms more), signed by a pseudonym"));
 
     say.step("A retracts the domain indicator (a false positive, say); the retraction travels the same way.");
     let retraction = Draft {
@@ -230,7 +232,8 @@ async fn wait_until(client: &mut NodeClient<Channel>, value: &str, matched: bool
     anyhow::bail!("{value} did not {} within {DEMO_DEADLINE:?}", if matched { "arrive" } else { "stop matching" })
 }
 
-async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyhow::Result<Vec<Vec<u8>>> {
+/// Publishes the sample feed at A; returns the indicator ids and the lesson's.
+async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyhow::Result<(Vec<Vec<u8>>, Vec<u8>)> {
     say.step(
         "CSP A publishes what it learned from an incident: six indicators and a post-mortem, TLP:GREEN, each signed.",
     );
@@ -259,13 +262,33 @@ async fn publish_feed(say: &Narrator, client: &mut NodeClient<Channel>) -> anyho
         ids.push(outcome.id.clone());
     }
     let lesson = reply.outcomes.last().expect("lesson outcome");
+    anyhow::ensure!(lesson.error.is_empty(), "demo lesson refused: {}", lesson.error);
     say.detail(format!(
         "{:<24} {:<44} id {}",
         "lesson",
         "Leaked access key used for crypto-mining",
         &hex::encode(&lesson.id)[..16]
     ));
-    Ok(ids)
+    Ok((ids, lesson.id.clone()))
+}
+
+/// Polls until the record `id` is stored at a node; returns its lesson title
+/// and the milliseconds it took.
+async fn wait_for_lesson(client: &mut NodeClient<Channel>, id: &[u8]) -> anyhow::Result<(String, u128)> {
+    let started = Instant::now();
+    while started.elapsed() < DEMO_DEADLINE {
+        if let Ok(stored) = client.get(proto::GetRequest { id: id.to_vec() }).await {
+            let envelope = stored.into_inner().envelope.unwrap_or_default();
+            let record = <proto::Record as prost::Message>::decode(envelope.record.as_slice())?;
+            let title = match record.body {
+                Some(proto::record::Body::Lesson(lesson)) => lesson.title,
+                _ => anyhow::bail!("record {} is not a lesson", hex::encode(id)),
+            };
+            return Ok((title, started.elapsed().as_millis()));
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    anyhow::bail!("the lesson did not arrive within {DEMO_DEADLINE:?}")
 }
 
 async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&str]) -> anyhow::Result<()> {

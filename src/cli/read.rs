@@ -221,7 +221,8 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 fn peer_json(peer: &proto::PeerStatus) -> serde_json::Value {
     json!({
-        "addr": peer.addr, "member_id": peer.member_id, "connected": peer.connected, "since": output::time(peer.since),
+        "addr": peer.addr, "dialed": peer.dialed, "member_id": peer.member_id, "connected": peer.connected,
+        "since": output::time(peer.since),
         "records_sent": peer.records_sent, "records_received": peer.records_received,
         "last_reconciled": output::time(peer.last_reconciled), "last_difference": peer.last_difference,
         "last_error": peer.last_error,
@@ -229,18 +230,21 @@ fn peer_json(peer: &proto::PeerStatus) -> serde_json::Value {
 }
 
 fn peer_table(peers: &[proto::PeerStatus]) -> comfy_table::Table {
-    let mut table = output::table(&["peer", "member", "state", "since", "sent", "received", "reconciled", "behind"]);
+    let mut table =
+        output::table(&["peer", "dials", "member", "state", "since", "sent", "received", "reconciled", "behind"]);
     for peer in peers {
         let state = if peer.connected { "connected".to_string() } else { format!("down: {}", peer.last_error) };
+        let behind = if peer.dialed { peer.last_difference.to_string() } else { "-".to_string() };
         table.add_row(vec![
             peer.addr.clone(),
+            if peer.dialed { "out" } else { "in" }.to_string(),
             peer.member_id.clone(),
             state,
             output::time(peer.since),
             peer.records_sent.to_string(),
             peer.records_received.to_string(),
             output::time(peer.last_reconciled),
-            peer.last_difference.to_string(),
+            behind,
         ]);
     }
     table

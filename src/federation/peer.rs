@@ -1,9 +1,9 @@
 //! Who is on the other end of a peer connection: the member id the federation
-//! CA wrote into the client certificate's common name.
+//! CA wrote into the certificate's common name, whichever side dialed.
 
 use tonic::{Request, Status};
 
-/// A peer authenticated by its client certificate.
+/// A peer authenticated by its certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerIdentity {
     /// Pseudonymous member id (the certificate's common name).
@@ -15,13 +15,13 @@ pub struct PeerIdentity {
 pub fn peer_identity<T>(request: &Request<T>) -> Result<PeerIdentity, Status> {
     let certs = request.peer_certs().ok_or_else(|| Status::unauthenticated("no client certificate"))?;
     let leaf = certs.first().ok_or_else(|| Status::unauthenticated("empty client certificate chain"))?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
-        .map_err(|e| Status::unauthenticated(format!("unreadable client certificate: {e}")))?;
-    let member_id = cert
-        .subject()
-        .iter_common_name()
-        .next()
-        .and_then(|cn| cn.as_str().ok())
-        .ok_or_else(|| Status::unauthenticated("client certificate has no member id"))?;
-    Ok(PeerIdentity { member_id: member_id.to_string() })
+    let member_id = member_id_of(leaf.as_ref()).map_err(|e| Status::unauthenticated(format!("client {e}")))?;
+    Ok(PeerIdentity { member_id })
+}
+
+/// The member id in a verified certificate (DER).
+pub fn member_id_of(der: &[u8]) -> Result<String, String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| format!("certificate is unreadable: {e}"))?;
+    let member_id = cert.subject().iter_common_name().next().and_then(|cn| cn.as_str().ok()).map(str::to_string);
+    member_id.ok_or_else(|| "certificate has no member id".to_string())
 }

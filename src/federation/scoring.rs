@@ -1,8 +1,8 @@
 //! Misbehaviour scoring: every invalid record a peer sends counts against it;
 //! past a threshold within a window the peer is cut off and refused for a
 //! cool-down. Honest peers do send the odd record that fails here (one that
-//! expired in transit, one whose author's card has not arrived yet), so those
-//! do not count.
+//! expired in transit, one whose author's card or revocation has not reached
+//! them yet), so those do not count.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -16,7 +16,7 @@ pub const SCORE_WINDOW: Duration = Duration::from_secs(600);
 pub const COOL_DOWN: Duration = Duration::from_secs(900);
 
 /// Refusal codes that honest peers produce too and that do not count.
-const BENIGN: [&str; 3] = ["expired", "unknown_member", "member_not_valid"];
+const BENIGN: [&str; 4] = ["expired", "unknown_member", "member_not_valid", "member_revoked"];
 
 /// True when a refusal with this code counts against the peer that sent it.
 pub fn is_misbehaviour(code: &str) -> bool {
@@ -90,9 +90,10 @@ mod tests {
     }
 
     #[test]
-    fn expiry_and_unknown_authors_do_not_count() {
+    fn expiry_unknown_and_revoked_authors_do_not_count() {
         assert!(!is_misbehaviour("expired"));
         assert!(!is_misbehaviour("unknown_member"));
+        assert!(!is_misbehaviour("member_revoked"), "the revocation may not have reached the sender yet");
         assert!(is_misbehaviour("bad_signature"));
         assert!(is_misbehaviour("tlp_violation"));
         assert!(is_misbehaviour("malformed"));
@@ -114,6 +115,11 @@ impl PeerRates {
     /// Buckets refilling at `per_second`.
     pub fn new(per_second: u32) -> Self {
         PeerRates { rate: f64::from(per_second.max(1)), buckets: Mutex::new(HashMap::new()) }
+    }
+
+    /// Records per second each peer may send.
+    pub fn per_second(&self) -> u32 {
+        self.rate as u32
     }
 
     /// Takes `records` tokens for `peer`, or refuses the whole batch.

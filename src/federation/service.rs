@@ -1,15 +1,20 @@
 //! `cirfed.v1.Federation`: the handlers. Each one names the caller from its
 //! client certificate first; records go through the node's one ingest pipeline.
 
+use super::inbound::{InboundPeers, InboundSession};
 use super::peer::{peer_identity, PeerIdentity};
 use super::reconcile::Responder;
 use super::scoring::{is_misbehaviour, PeerRates, PeerScores};
-use super::{limits, MAX_PEER_BATCH_RECORDS, MAX_RECONCILE_ROUNDS, PROTOCOL_VERSION};
+use super::{
+    limits, MAX_PEER_BATCH_BYTES, MAX_PEER_BATCH_RECORDS, MAX_RECONCILES_PER_PEER, MAX_RECONCILE_ROUNDS,
+    PROTOCOL_VERSION, RECONCILE_TIMEOUT,
+};
 use crate::node::{unix_now, Node, StoredEvent};
 use crate::proto::{self, federation_server};
 use crate::record::RecordId;
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -28,6 +33,10 @@ pub struct FederationService {
     rates: Arc<PeerRates>,
     /// Turns true when the node stops; ends live streams.
     shutdown: watch::Receiver<bool>,
+    /// Reconciliations running, per peer.
+    reconciling: Reconciling,
+    /// What `cirfed status` shows of peers that dialed in.
+    inbound: Arc<InboundPeers>,
 }
 
 impl FederationService {
@@ -36,9 +45,10 @@ impl FederationService {
         node: Arc<Node>,
         scores: Arc<PeerScores>,
         rates: Arc<PeerRates>,
+        inbound: Arc<InboundPeers>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        FederationService { node, scores, rates, shutdown }
+        FederationService { node, scores, rates, shutdown, reconciling: Reconciling::default(), inbound }
     }
 
     /// The caller, unless it is cooling down after misbehaving.
@@ -86,7 +96,7 @@ impl federation_server::Federation for FederationService {
             protocol_version: PROTOCOL_VERSION,
             member_id: self.node.identity().member_id.clone(),
             peer_member_id: peer.member_id,
-            limits: Some(limits()),
+            limits: Some(limits(self.rates.per_second())),
         }))
     }
 
@@ -97,29 +107,39 @@ impl federation_server::Federation for FederationService {
         request: Request<Streaming<proto::ReconcileMessage>>,
     ) -> Result<Response<Self::ReconcileStream>, Status> {
         let peer = self.admitted_peer(&request)?;
+        // Each reconciliation holds a sorted copy of the shared set: a peer
+        // gets a bounded number of them, each for a bounded time.
+        let slot = ReconcileSlot::take(&self.reconciling, &peer.member_id).ok_or_else(|| {
+            Status::resource_exhausted(format!(
+                "{MAX_RECONCILES_PER_PEER} reconciliations with this peer are running already"
+            ))
+        })?;
         let mut messages = request.into_inner();
-        let mut responder = self
-            .blocking(|node| Responder::new(node.shared_items()))
+        let member_id = peer.member_id.clone();
+        let responder = self
+            .blocking(move |node| Responder::new(node.shared_items(&member_id)))
             .await?
             .map_err(|e| Status::internal(format!("cannot prepare reconciliation: {e}")))?;
         let (replies, receiver) = mpsc::channel(STREAM_BUFFER);
+        let (inbound, scores) = (self.inbound.clone(), self.scores.clone());
         tokio::spawn(async move {
-            for _ in 0..MAX_RECONCILE_ROUNDS {
-                let reply = match messages.next().await {
-                    Some(Ok(message)) => responder
-                        .respond(&message.payload)
-                        .map(|payload| proto::ReconcileMessage { payload })
-                        .map_err(|e| Status::invalid_argument(format!("reconciliation message refused: {e}"))),
-                    Some(Err(status)) => Err(status),
-                    None => return,
-                };
-                let failed = reply.is_err();
-                if replies.send(reply).await.is_err() || failed {
-                    return;
-                }
+            let _slot = slot;
+            let answer = answer_reconciliation(responder, &mut messages, &replies);
+            let outcome = match tokio::time::timeout(RECONCILE_TIMEOUT, answer).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(Status::deadline_exceeded(format!("reconciliation took over {RECONCILE_TIMEOUT:?}"))),
+            };
+            if outcome.is_ok() {
+                inbound.update(&peer.member_id, |s| s.last_reconciled = unix_now());
             }
-            tracing::warn!(peer = %peer.member_id, rounds = MAX_RECONCILE_ROUNDS, "reconciliation cut off");
-            let _ = replies.send(Err(Status::resource_exhausted("too many reconciliation rounds"))).await;
+            if let Err(status) = outcome {
+                tracing::warn!(peer = %peer.member_id, reason = %status.message(), "reconciliation cut off");
+                // A message negentropy cannot parse counts like an invalid record.
+                if status.code() == tonic::Code::InvalidArgument {
+                    scores.record_invalid(&peer.member_id, 1, status.message());
+                }
+                let _ = replies.send(Err(status)).await;
+            }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
@@ -129,10 +149,17 @@ impl federation_server::Federation for FederationService {
         self.admitted_peer(&request)?;
         let ids = request.into_inner().ids;
         check_batch(ids.len())?;
-        let ids: Vec<RecordId> = ids.iter().filter_map(|id| RecordId::from_slice(id)).collect();
-        let envelopes =
-            self.blocking(move |node| node.shareable_envelopes(&ids)).await?.map_err(crate::status::to_status)?;
-        Ok(Response::new(proto::RecordBatch { envelopes, stem: false }))
+        // Every id must be one: `served` counts a prefix of what was asked.
+        let ids = ids
+            .iter()
+            .map(|id| RecordId::from_slice(id))
+            .collect::<Option<Vec<RecordId>>>()
+            .ok_or_else(|| Status::invalid_argument("a record id is 32 bytes"))?;
+        let (envelopes, served) = self
+            .blocking(move |node| node.shareable_envelopes(&ids, MAX_PEER_BATCH_BYTES))
+            .await?
+            .map_err(crate::status::to_status)?;
+        Ok(Response::new(proto::RecordBatch { envelopes, stem: false, served: served as u32 }))
     }
 
     async fn push(&self, request: Request<proto::RecordBatch>) -> Result<Response<proto::PushReply>, Status> {
@@ -146,6 +173,7 @@ impl federation_server::Federation for FederationService {
                 peer.member_id
             )));
         }
+        self.inbound.update(&peer.member_id, |s| s.received += envelopes.len() as u64);
         let scores = self.scores.clone();
         let (accepted, refused) = match batch.stem {
             true => self.blocking(move |node| relay_from_peer(node, &scores, envelopes, &peer)).await?,
@@ -161,13 +189,72 @@ impl federation_server::Federation for FederationService {
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let peer = self.admitted_peer(&request)?;
+        let addr = request.remote_addr().map_or_else(|| "inbound".to_string(), |addr| addr.to_string());
+        let session = self.inbound.open(&peer.member_id, addr);
         let events = self.node.subscribe();
         let own = self.node.own_key();
         let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
         let scores = self.scores.clone();
-        let live = LivePeer::new(&self.node, &peer.member_id);
+        let live = (LivePeer::new(&self.node, &peer.member_id), session);
         tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone(), live));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
+    }
+}
+
+/// Answers the initiator's messages until it is done; each answer is
+/// computed off the async workers (a first message fingerprints the whole set).
+async fn answer_reconciliation(
+    mut responder: Responder,
+    messages: &mut Streaming<proto::ReconcileMessage>,
+    replies: &mpsc::Sender<Result<proto::ReconcileMessage, Status>>,
+) -> Result<(), Status> {
+    for _ in 0..MAX_RECONCILE_ROUNDS {
+        let Some(message) = messages.next().await.transpose()? else { return Ok(()) };
+        let (back, reply) = tokio::task::spawn_blocking(move || {
+            let reply = responder.respond(&message.payload);
+            (responder, reply)
+        })
+        .await
+        .map_err(crate::status::interrupted)?;
+        responder = back;
+        let payload = reply.map_err(|e| Status::invalid_argument(format!("reconciliation message refused: {e}")))?;
+        if replies.send(Ok(proto::ReconcileMessage { payload })).await.is_err() {
+            return Ok(());
+        }
+    }
+    Err(Status::resource_exhausted(format!("over {MAX_RECONCILE_ROUNDS} reconciliation rounds")))
+}
+
+/// Reconciliations running per peer.
+type Reconciling = Arc<Mutex<HashMap<String, usize>>>;
+
+/// One of a peer's reconciliation slots, given back when dropped.
+struct ReconcileSlot {
+    reconciling: Reconciling,
+    peer: String,
+}
+
+impl ReconcileSlot {
+    fn take(reconciling: &Reconciling, peer: &str) -> Option<ReconcileSlot> {
+        let mut running = reconciling.lock().expect("reconciling lock");
+        let count = running.entry(peer.to_string()).or_default();
+        if *count >= MAX_RECONCILES_PER_PEER {
+            return None;
+        }
+        *count += 1;
+        Some(ReconcileSlot { reconciling: reconciling.clone(), peer: peer.to_string() })
+    }
+}
+
+impl Drop for ReconcileSlot {
+    fn drop(&mut self) {
+        let mut running = self.reconciling.lock().expect("reconciling lock");
+        if let Some(count) = running.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                running.remove(&self.peer);
+            }
+        }
     }
 }
 
@@ -181,8 +268,9 @@ async fn forward_events(
     scores: Arc<PeerScores>,
     batches: mpsc::Sender<Result<proto::RecordBatch, Status>>,
     shutdown: watch::Receiver<bool>,
-    // Held until the stream ends: the peer is live for stem hops meanwhile.
-    _live: LivePeer,
+    // Held until the stream ends: the peer is live for stem hops, and
+    // connected in status, meanwhile.
+    live: (LivePeer, InboundSession),
 ) {
     let stopping = super::stopped(shutdown);
     tokio::pin!(stopping);
@@ -198,9 +286,11 @@ async fn forward_events(
             return;
         }
         let batch = match event {
-            Ok(event) if event.may_send(&own, &peer.member_id) => {
-                Ok(proto::RecordBatch { envelopes: vec![event.envelope.clone()], stem: event.stem_to.is_some() })
-            }
+            Ok(event) if event.may_send(&own, &peer.member_id) => Ok(proto::RecordBatch {
+                envelopes: vec![event.envelope.clone()],
+                stem: event.stem_to.is_some(),
+                served: 0,
+            }),
             Ok(_) => continue,
             Err(broadcast::error::RecvError::Lagged(missed)) => {
                 tracing::warn!(peer = %peer.member_id, missed, "peer fell behind the live stream");
@@ -212,6 +302,7 @@ async fn forward_events(
         if batches.send(batch).await.is_err() || failed {
             return;
         }
+        live.1.sent(1);
     }
 }
 

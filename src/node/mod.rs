@@ -9,7 +9,7 @@ pub mod stem;
 
 pub use publish::{Prepared, Published};
 pub use roster::Roster;
-pub use sharing::{item, shareable, Item, StoredEvent};
+pub use sharing::{item, shareable, Audience, Item, SharedSet, StoredEvent};
 
 use crate::accept::AcceptPolicy;
 use crate::anonymize::Scrubber;
@@ -33,11 +33,24 @@ pub const MAX_BATCH_RECORDS: usize = 10_000;
 pub const MAX_LOOKUP_BATCH: usize = 100_000;
 /// Most records returned by one list page.
 pub const MAX_LIST_LIMIT: usize = 1_000;
+/// Most envelope bytes in one list page (at least one record goes): a page
+/// of large lessons stays under a stock gRPC client's 4 MiB message limit.
+pub const MAX_LIST_PAGE_BYTES: usize = 3 << 20;
 /// Batches smaller than this are sealed and validated on the calling thread:
 /// spawning costs more than it saves.
 const PARALLEL_MIN: usize = 256;
 /// Records read from the store per step while rebuilding the engine.
 const REBUILD_CHUNK: usize = 4_096;
+/// The order kinds are read in at start-up: membership before the records
+/// whose authors it vouches for.
+const REBUILD_ORDER: [RecordKind; 6] = [
+    RecordKind::MemberCard,
+    RecordKind::MemberRevocation,
+    RecordKind::Indicator,
+    RecordKind::Retraction,
+    RecordKind::Sighting,
+    RecordKind::Lesson,
+];
 
 /// Node-level failures; record and store failures pass through unchanged.
 #[derive(Debug, thiserror::Error)]
@@ -203,7 +216,7 @@ pub struct Node {
     accept: AcceptPolicy,
     started_at: i64,
     /// Records this node may send to its peers, for set reconciliation.
-    shared: RwLock<Vec<Item>>,
+    shared: RwLock<SharedSet>,
     /// Newly stored records, for gossip to live peers.
     events: broadcast::Sender<Arc<StoredEvent>>,
     /// Sightings per indicator id, summed, so lookups never read them from disk.
@@ -243,7 +256,7 @@ impl Node {
             publish,
             accept,
             started_at: unix_now(),
-            shared: RwLock::new(Vec::new()),
+            shared: RwLock::new(SharedSet::default()),
             events: broadcast::channel(EVENT_BUFFER).0,
             sightings: RwLock::new(SightingBook::default()),
             stem: Mutex::new(Stem::new(StemSettings::disabled())),
@@ -265,64 +278,45 @@ impl Node {
         &self.identity
     }
 
+    /// Rebuilds the roster, match engine, sightings and shared set in one
+    /// pass over the store. Cards and revocations are read first, so that
+    /// revocations apply to every indicator read after them.
     fn rebuild(&self) -> Result<(), NodeError> {
+        let mut shared = SharedSet::default();
         let mut roster = self.roster.write().expect("roster lock");
-        self.for_each_record(RecordKind::MemberCard, |v| {
-            if let Some(Body::MemberCard(card)) = &v.body {
-                roster.add_card(card);
-            }
-        })?;
-        self.for_each_record(RecordKind::MemberRevocation, |v| {
-            if let Some(Body::MemberRevocation(revocation)) = &v.body {
-                roster.revoke(revocation);
-            }
-        })?;
-        let revocations = roster.revocations();
-        drop(roster);
         let mut engine = self.engine.write().expect("engine lock");
-        let mut superseded = Vec::new();
-        self.for_each_stored(RecordKind::Indicator, |stored, record| {
-            if let Some(Body::Indicator(indicator)) = &record.body {
-                let entry = entry_of(stored.id, &record, indicator, &mut engine);
-                engine.add(entry, &indicator.value);
-                if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
-                    superseded.push((old, record.author.clone()));
+        let mut sightings = self.sightings.write().expect("sightings lock");
+        let mut withdrawn = Vec::new();
+        for kind in REBUILD_ORDER {
+            self.for_each_stored(kind, |stored, record| {
+                shared.add(&stored.id, &record);
+                match &record.body {
+                    Some(Body::MemberCard(card)) => roster.add_card(card),
+                    Some(Body::MemberRevocation(revocation)) => roster.revoke(revocation),
+                    Some(Body::Indicator(indicator)) => {
+                        let entry = entry_of(stored.id, &record, indicator, &mut engine);
+                        engine.add(entry, &indicator.value);
+                        if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
+                            withdrawn.push((old, record.author.clone()));
+                        }
+                    }
+                    Some(Body::Retraction(r)) => {
+                        if let Some(target) = RecordId::from_slice(&r.target_id) {
+                            withdrawn.push((target, record.author.clone()));
+                        }
+                    }
+                    Some(Body::Sighting(_)) => add_sighting(&mut sightings, &record, &roster),
+                    Some(Body::Lesson(_)) | None => {}
                 }
-            }
-        })?;
-        let mut retractions = Vec::new();
-        self.for_each_record(RecordKind::Retraction, |record| {
-            if let Some(Body::Retraction(r)) = &record.body {
-                if let Some(target) = RecordId::from_slice(&r.target_id) {
-                    retractions.push((target, record.author.clone()));
-                }
-            }
-        })?;
-        for (target, author) in superseded.into_iter().chain(retractions) {
+            })?;
+        }
+        for (target, author) in withdrawn {
             if self.authored_by(&target, &author)? {
                 engine.retract(&target);
             }
         }
-        for (key, revoked_at) in revocations {
+        for (key, revoked_at) in roster.revocations() {
             engine.revoke_author(&key, revoked_at);
-        }
-        drop(engine);
-        let mut sightings = self.sightings.write().expect("sightings lock");
-        self.for_each_record(RecordKind::Sighting, |record| add_sighting(&mut sightings, record))?;
-        drop(sightings);
-        self.rebuild_shared()
-    }
-
-    /// The set of records this node may send, from every stored record.
-    fn rebuild_shared(&self) -> Result<(), NodeError> {
-        let own = self.own_key();
-        let mut shared = Vec::new();
-        for kind in RecordKind::ALL {
-            self.for_each_stored(kind, |stored, record| {
-                if record_shareable(&record, &own) {
-                    shared.push(item(record.created_at, &stored.id));
-                }
-            })?;
         }
         *self.shared.write().expect("shared lock") = shared;
         Ok(())
@@ -333,9 +327,15 @@ impl Node {
         self.identity.signer.public_key().to_bytes()
     }
 
-    /// The records this node may send to a peer, as reconciliation items.
-    pub fn shared_items(&self) -> Vec<Item> {
-        self.shared.read().expect("shared lock").clone()
+    /// The records this node reconciles with the peer `member_id` now, as
+    /// reconciliation items.
+    pub fn shared_items(&self, member_id: &str) -> Vec<Item> {
+        let roster = self.roster.read().expect("roster lock");
+        let revoked = roster.revocations().into_iter().collect();
+        let audience =
+            Audience { own: self.own_key(), peer: roster.key_of(member_id), revoked: &revoked, now: unix_now() };
+        drop(roster);
+        self.shared.read().expect("shared lock").items_for(&audience)
     }
 
     /// Records stored from now on, as they are stored.
@@ -343,21 +343,28 @@ impl Node {
         self.events.subscribe()
     }
 
-    /// The envelopes of `ids` that this node may send to its peers.
-    pub fn shareable_envelopes(&self, ids: &[RecordId]) -> Result<Vec<Envelope>, NodeError> {
+    /// The envelopes of `ids` that this node may send to its peers, up to
+    /// `max_bytes` of them (at least one), and how many of `ids` that covers:
+    /// the caller asks again for the rest.
+    pub fn shareable_envelopes(&self, ids: &[RecordId], max_bytes: usize) -> Result<(Vec<Envelope>, usize), NodeError> {
         let own = self.own_key();
-        let mut envelopes = Vec::with_capacity(ids.len());
+        let (mut envelopes, mut bytes, mut next) = (Vec::with_capacity(ids.len()), 0, 0);
         let stem = self.stem.lock().expect("stem lock");
         for stored in self.store.get_many(ids)? {
-            if record_shareable(&decode_record(&stored)?, &own) && !stem.embargoed(&stored.id) {
-                envelopes.push(stored.envelope);
+            // The store answers in the order asked, skipping ids it lacks.
+            let at = next + ids[next..].iter().position(|id| *id == stored.id).expect("an id that was asked for");
+            next = at + 1;
+            if !record_shareable(&decode_record(&stored)?, &own) || stem.embargoed(&stored.id) {
+                continue;
             }
+            let size = stored.envelope.encoded_len();
+            if !envelopes.is_empty() && bytes + size > max_bytes {
+                return Ok((envelopes, at));
+            }
+            bytes += size;
+            envelopes.push(stored.envelope);
         }
-        Ok(envelopes)
-    }
-
-    fn for_each_record(&self, kind: RecordKind, mut visit: impl FnMut(&Record)) -> Result<(), NodeError> {
-        self.for_each_stored(kind, |_, record| visit(&record))
+        Ok((envelopes, ids.len()))
     }
 
     fn for_each_stored(&self, kind: RecordKind, mut visit: impl FnMut(&StoredRecord, Record)) -> Result<(), NodeError> {
@@ -517,12 +524,19 @@ impl Node {
                     }
                 }
                 Body::Sighting(_) => {
-                    add_sighting(&mut self.sightings.write().expect("sightings lock"), &verified.record)
+                    // Locks in the order lookups take them: roster, then sightings.
+                    let roster = self.roster.read().expect("roster lock");
+                    add_sighting(&mut self.sightings.write().expect("sightings lock"), &verified.record, &roster)
                 }
                 _ => {}
             }
         }
         drop(engine);
+        if created.iter().any(|v| v.kind == RecordKind::MemberRevocation) {
+            if let Err(error) = self.recount_sightings() {
+                tracing::error!(reason = %error, "cannot recount sightings after a revocation");
+            }
+        }
         let delayed = match source {
             Some(peer) => self.seen_flooded(accepted, peer),
             None => Vec::new(),
@@ -543,11 +557,14 @@ impl Node {
             stem.flooded_back(verified.id, verified.envelope.clone(), peer, now, &mut rng);
             delayed.push(verified.id);
             if own {
-                released.push(item(verified.record.created_at, &verified.id));
+                released.push(verified);
             }
         }
         drop(stem);
-        self.shared.write().expect("shared lock").extend(released);
+        let mut shared = self.shared.write().expect("shared lock");
+        for verified in released {
+            shared.add(&verified.id, &verified.record);
+        }
         delayed
     }
 
@@ -561,15 +578,18 @@ impl Node {
             |v: &Verified| enabled && source.is_none() && v.author == own && matches!(v.tlp, Tlp::Clear | Tlp::Green);
         let mut rng = rand::thread_rng();
         let now = std::time::Instant::now();
-        let to_flood: Vec<&Verified> = created
+        let mut to_flood: Vec<&Verified> = created
             .iter()
             .copied()
             .filter(|v| !(stemmed(v) && stem.start(v.id, v.envelope.clone(), now, &mut rng)))
             .collect();
+        // Membership first: a peer can only accept a record once it knows
+        // the author's card, and gossip sends one record at a time.
+        to_flood.sort_by_key(|v| !matches!(v.kind, RecordKind::MemberCard | RecordKind::MemberRevocation));
         drop(stem);
         let mut shared = self.shared.write().expect("shared lock");
-        for verified in to_flood.iter().filter(|v| shareable(v.tlp, &v.author, &own)) {
-            shared.push(item(verified.record.created_at, &verified.id));
+        for verified in &to_flood {
+            shared.add(&verified.id, &verified.record);
         }
         drop(shared);
         for verified in to_flood.into_iter().filter(|v| !delayed.contains(&v.id)) {
@@ -595,6 +615,20 @@ impl Node {
         if let Some(old) = RecordId::from_slice(&indicator.supersedes) {
             engine.retract(&old);
         }
+    }
+
+    /// Sums every stored sighting again: a revocation withdraws the
+    /// sightings its key made after the revocation time. Revocations are
+    /// rare, so a scan of the sightings is cheap enough.
+    fn recount_sightings(&self) -> Result<(), NodeError> {
+        // Both locks for the whole scan (in lookup order), so a sighting
+        // stored meanwhile is counted in the new book, not lost with the old.
+        let roster = self.roster.read().expect("roster lock");
+        let mut sightings = self.sightings.write().expect("sightings lock");
+        let mut book = SightingBook::default();
+        self.for_each_stored(RecordKind::Sighting, |_, record| add_sighting(&mut book, &record, &roster))?;
+        *sightings = book;
+        Ok(())
     }
 
     /// The first retraction of `id` signed by its author or the authority.
@@ -639,19 +673,23 @@ impl Node {
     ) -> Result<(Vec<RecordView>, u64), NodeError> {
         let limit = limit.clamp(1, MAX_LIST_LIMIT);
         let now = unix_now();
-        let mut views = Vec::with_capacity(limit);
-        let mut cursor = after;
+        let (mut views, mut bytes, mut cursor) = (Vec::with_capacity(limit), 0, after);
         loop {
             let page = self.store.list(kind, cursor, limit)?;
             let exhausted = page.len() < limit;
             for stored in page {
-                cursor = stored.seq;
+                let (seq, size) = (stored.seq, stored.envelope.encoded_len());
                 let view = self.view(stored, now)?;
                 if include_inactive || view.is_active() {
-                    views.push(view);
-                    if views.len() == limit {
+                    if !views.is_empty() && bytes + size > MAX_LIST_PAGE_BYTES {
                         return Ok((views, cursor));
                     }
+                    bytes += size;
+                    views.push(view);
+                }
+                cursor = seq;
+                if views.len() == limit {
+                    return Ok((views, cursor));
                 }
             }
             if exhausted {
@@ -829,14 +867,18 @@ fn record_shareable(record: &Record, own: &[u8; 32]) -> bool {
     shareable(tlp, &author, own)
 }
 
-/// Adds a sighting record to the sums of its indicator.
-fn add_sighting(sightings: &mut SightingBook, record: &Record) {
+/// Adds a sighting record to the sums of its indicator, unless its author's
+/// key was revoked before it was made.
+fn add_sighting(sightings: &mut SightingBook, record: &Record, roster: &Roster) {
     if let Some(Body::Sighting(s)) = &record.body {
         let (Some(target), Some(kind)) = (RecordId::from_slice(&s.indicator_id), SightingType::from_code(s.r#type))
         else {
             return;
         };
         let Ok(member) = <[u8; 32]>::try_from(record.author.as_slice()) else { return };
+        if roster.revoked_at(&member).is_some_and(|at| record.created_at >= at) {
+            return;
+        }
         sightings.add(target, member, kind, record.created_at);
     }
 }

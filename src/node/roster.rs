@@ -63,6 +63,16 @@ impl Roster {
         self.members.iter().filter_map(|(key, m)| m.revoked_at.map(|at| (*key, at))).collect()
     }
 
+    /// When `key` was revoked, if it was.
+    pub fn revoked_at(&self, key: &[u8; 32]) -> Option<i64> {
+        self.members.get(key).and_then(|m| m.revoked_at)
+    }
+
+    /// The signing key of the member with this id, if its card is known.
+    pub fn key_of(&self, member_id: &str) -> Option<[u8; 32]> {
+        self.members.iter().find(|(_, m)| m.member_id == member_id && m.valid_until > 0).map(|(key, _)| *key)
+    }
+
     /// Number of keys with a card.
     pub fn len(&self) -> usize {
         self.members.values().filter(|m| m.valid_until > 0).count()

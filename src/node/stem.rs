@@ -314,19 +314,19 @@ impl super::Node {
 
     /// This node's own record leaves its embargo: into the shared set, and to every live peer.
     fn release(&self, id: RecordId, envelope: Envelope) -> Result<(), NodeError> {
-        let (tlp, author, created_at) = routing(&envelope).ok_or(NodeError::NotFound(id))?;
+        let (tlp, author, record) = routing(&envelope).ok_or(NodeError::NotFound(id))?;
         self.stem.lock().expect("stem lock").flooded(&id);
-        self.shared.write().expect("shared lock").push(super::item(created_at, &id));
+        self.shared.write().expect("shared lock").add(&id, &record);
         let event = StoredEvent { id, envelope, tlp, author, source: None, stem_to: None };
         let _ = self.events.send(Arc::new(event));
         Ok(())
     }
 }
 
-/// TLP, author and creation time of an envelope this node has validated.
-fn routing(envelope: &Envelope) -> Option<(Tlp, [u8; 32], i64)> {
+/// TLP, author and record of an envelope this node has validated.
+fn routing(envelope: &Envelope) -> Option<(Tlp, [u8; 32], Record)> {
     let record = Record::decode(envelope.record.as_slice()).ok()?;
-    Some((Tlp::from_code(record.tlp)?, record.author.as_slice().try_into().ok()?, record.created_at))
+    Some((Tlp::from_code(record.tlp)?, record.author.as_slice().try_into().ok()?, record))
 }
 
 #[cfg(test)]
