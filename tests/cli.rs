@@ -319,6 +319,12 @@ fn a_misp_event_publishes_its_attributes_and_matches_on_lookup() {
 fn the_demo_runs_a_three_node_federation_and_cleans_up() {
     let out = ok(&["demo"]);
     assert!(out.contains("reached C through B"), "{out}");
+    let matched = |value: &str| out.lines().any(|l| l.trim_start().starts_with(value) && l.contains("MATCH"));
+    for value in ["203.0.113.77", "login.evil-cloud.example", "AKIAIOSFODNN7EXAMPLE"] {
+        assert!(matched(value), "C finds {value}: {out}");
+    }
+    assert!(!matched("198.51.100.1"), "{out}");
+    assert!(out.contains("A, B and C hold the same records"), "{out}");
     assert!(out.contains("C stopped matching login.evil-cloud.example"), "{out}");
     assert!(out.contains("after B came back"), "{out}");
     let files = out.lines().next().unwrap().rsplit_once("files in ").unwrap().1.trim_end_matches(')').to_string();
