@@ -192,7 +192,8 @@ async fn propagation(records: u64) -> String {
     }
     let links = edges.len();
     wait_until("every link connected", || {
-        nodes.iter().map(|n| n.links.statuses().iter().filter(|l| l.connected).count()).sum::<usize>() == links
+        nodes.iter().map(|n| n.links.statuses().iter().filter(|l| l.dialed && l.connected).count()).sum::<usize>()
+            == links
     })
     .await;
     let mut latencies = Vec::new();

@@ -458,3 +458,35 @@ async fn a_peer_message_over_the_size_limit_is_refused_and_the_node_keeps_servin
     assert_eq!(hello(&a, &ca_pem(&fed), identity).await.unwrap(), b.admission.member_id);
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_gets_a_bounded_number_of_live_streams_and_reconciliations() {
+    use cirfed::federation::{MAX_RECONCILES_PER_PEER, MAX_SUBSCRIPTIONS_PER_PEER};
+    use cirfed::proto::{ReconcileMessage, SubscribeRequest};
+    let fed = TestFederation::new();
+    let a = TestNode::start(&fed.admit_node("a")).await;
+    let b = cirfed::identity::load_node(&fed.admit_node("b")).unwrap();
+    let identity = Some((b.admission.certificate.as_str(), b.tls_key.as_str()));
+    let mut peer = peer_client(&a, &ca_pem(&fed), identity).await.unwrap();
+    let mut streams = Vec::new();
+    for _ in 0..MAX_SUBSCRIPTIONS_PER_PEER {
+        streams.push(peer.subscribe(SubscribeRequest {}).await.unwrap());
+    }
+    let refused = peer.subscribe(SubscribeRequest {}).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("live streams"), "{}", refused.message());
+    let mut exchanges = Vec::new();
+    for _ in 0..MAX_RECONCILES_PER_PEER {
+        exchanges.push(peer.reconcile(tokio_stream::pending::<ReconcileMessage>()).await.unwrap());
+    }
+    let refused = peer.reconcile(tokio_stream::pending::<ReconcileMessage>()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::ResourceExhausted, "{refused:?}");
+    // A stream that ends gives its slot back.
+    streams.pop();
+    common::wait_for("a live stream slot to come back", || {
+        let mut peer = peer.clone();
+        async move { peer.subscribe(SubscribeRequest {}).await.is_ok() }
+    })
+    .await;
+    a.stop().await;
+}

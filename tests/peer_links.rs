@@ -18,7 +18,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 /// The state of the link `node` keeps to `addr`, once it has one.
 fn link_to(node: &TestNode, addr: &str) -> Option<cirfed::federation::link::LinkStatus> {
-    node.running.links.statuses().into_iter().find(|s| s.addr == addr)
+    node.running.links.statuses().into_iter().find(|s| s.dialed && s.addr == addr)
 }
 
 /// Waits until the link to `addr` has failed with an error containing `reason`.

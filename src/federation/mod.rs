@@ -38,6 +38,9 @@ pub const MAX_RECONCILE_ROUNDS: usize = 1_024;
 /// Reconciliations one peer may have running at once. A session runs one at
 /// a time; the second covers a reconnect that overlaps the old stream's end.
 pub const MAX_RECONCILES_PER_PEER: usize = 2;
+/// Live streams one peer may have open at once: one per session, and one
+/// more while a reconnect overlaps the old stream's end.
+pub const MAX_SUBSCRIPTIONS_PER_PEER: usize = 2;
 /// Longest a reconciliation may take: a million records settle in half a
 /// second (BENCHMARKS.md), and each one holds a copy of the shared set.
 pub const RECONCILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);

@@ -7,7 +7,7 @@ use super::reconcile::Responder;
 use super::scoring::{is_misbehaviour, PeerRates, PeerScores};
 use super::{
     limits, MAX_PEER_BATCH_BYTES, MAX_PEER_BATCH_RECORDS, MAX_RECONCILES_PER_PEER, MAX_RECONCILE_ROUNDS,
-    PROTOCOL_VERSION, RECONCILE_TIMEOUT,
+    MAX_SUBSCRIPTIONS_PER_PEER, PROTOCOL_VERSION, RECONCILE_TIMEOUT,
 };
 use crate::node::{unix_now, Node, StoredEvent};
 use crate::proto::{self, federation_server};
@@ -34,7 +34,9 @@ pub struct FederationService {
     /// Turns true when the node stops; ends live streams.
     shutdown: watch::Receiver<bool>,
     /// Reconciliations running, per peer.
-    reconciling: Reconciling,
+    reconciling: Slots,
+    /// Live streams open, per peer.
+    subscribed: Slots,
     /// What `cirfed status` shows of peers that dialed in.
     inbound: Arc<InboundPeers>,
 }
@@ -48,7 +50,8 @@ impl FederationService {
         inbound: Arc<InboundPeers>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
-        FederationService { node, scores, rates, shutdown, reconciling: Reconciling::default(), inbound }
+        let (reconciling, subscribed) = (Slots::new(MAX_RECONCILES_PER_PEER), Slots::new(MAX_SUBSCRIPTIONS_PER_PEER));
+        FederationService { node, scores, rates, shutdown, reconciling, subscribed, inbound }
     }
 
     /// The caller, unless it is cooling down after misbehaving.
@@ -109,11 +112,7 @@ impl federation_server::Federation for FederationService {
         let peer = self.admitted_peer(&request)?;
         // Each reconciliation holds a sorted copy of the shared set: a peer
         // gets a bounded number of them, each for a bounded time.
-        let slot = ReconcileSlot::take(&self.reconciling, &peer.member_id).ok_or_else(|| {
-            Status::resource_exhausted(format!(
-                "{MAX_RECONCILES_PER_PEER} reconciliations with this peer are running already"
-            ))
-        })?;
+        let slot = self.reconciling.take(&peer.member_id, "reconciliations")?;
         let mut messages = request.into_inner();
         let member_id = peer.member_id.clone();
         let responder = self
@@ -121,13 +120,18 @@ impl federation_server::Federation for FederationService {
             .await?
             .map_err(|e| Status::internal(format!("cannot prepare reconciliation: {e}")))?;
         let (replies, receiver) = mpsc::channel(STREAM_BUFFER);
-        let (inbound, scores) = (self.inbound.clone(), self.scores.clone());
+        let (inbound, scores, shutdown) = (self.inbound.clone(), self.scores.clone(), self.shutdown.clone());
         tokio::spawn(async move {
             let _slot = slot;
-            let answer = answer_reconciliation(responder, &mut messages, &replies);
-            let outcome = match tokio::time::timeout(RECONCILE_TIMEOUT, answer).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(Status::deadline_exceeded(format!("reconciliation took over {RECONCILE_TIMEOUT:?}"))),
+            let answer =
+                tokio::time::timeout(RECONCILE_TIMEOUT, answer_reconciliation(responder, &mut messages, &replies));
+            // A stopping node does not wait for a peer that went quiet mid-exchange.
+            let outcome = tokio::select! {
+                answered = answer => match answered {
+                    Ok(outcome) => outcome,
+                    Err(_) => Err(Status::deadline_exceeded(format!("reconciliation took over {RECONCILE_TIMEOUT:?}"))),
+                },
+                _ = super::stopped(shutdown) => Err(Status::unavailable("node stopping")),
             };
             if outcome.is_ok() {
                 inbound.update(&peer.member_id, |s| s.last_reconciled = unix_now());
@@ -189,13 +193,14 @@ impl federation_server::Federation for FederationService {
         request: Request<proto::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let peer = self.admitted_peer(&request)?;
+        let slot = self.subscribed.take(&peer.member_id, "live streams")?;
         let addr = request.remote_addr().map_or_else(|| "inbound".to_string(), |addr| addr.to_string());
         let session = self.inbound.open(&peer.member_id, addr);
         let events = self.node.subscribe();
         let own = self.node.own_key();
         let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
         let scores = self.scores.clone();
-        let live = (LivePeer::new(&self.node, &peer.member_id), session);
+        let live = (LivePeer::new(&self.node, &peer.member_id), session, slot);
         tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone(), live));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
@@ -225,34 +230,45 @@ async fn answer_reconciliation(
     Err(Status::resource_exhausted(format!("over {MAX_RECONCILE_ROUNDS} reconciliation rounds")))
 }
 
-/// Reconciliations running per peer.
-type Reconciling = Arc<Mutex<HashMap<String, usize>>>;
-
-/// One of a peer's reconciliation slots, given back when dropped.
-struct ReconcileSlot {
-    reconciling: Reconciling,
-    peer: String,
+/// Streams of one kind a peer has open, capped per peer: each holds memory
+/// (a copy of the shared set, or a buffer of live records) for as long as
+/// the peer keeps it.
+#[derive(Clone)]
+struct Slots {
+    max: usize,
+    open: Arc<Mutex<HashMap<String, usize>>>,
 }
 
-impl ReconcileSlot {
-    fn take(reconciling: &Reconciling, peer: &str) -> Option<ReconcileSlot> {
-        let mut running = reconciling.lock().expect("reconciling lock");
-        let count = running.entry(peer.to_string()).or_default();
-        if *count >= MAX_RECONCILES_PER_PEER {
-            return None;
+impl Slots {
+    fn new(max: usize) -> Self {
+        Slots { max, open: Arc::default() }
+    }
+
+    /// One of `peer`'s slots, or a refusal naming the cap.
+    fn take(&self, peer: &str, what: &str) -> Result<Slot, Status> {
+        let mut open = self.open.lock().expect("slots lock");
+        let count = open.entry(peer.to_string()).or_default();
+        if *count >= self.max {
+            return Err(Status::resource_exhausted(format!("{} {what} with this peer are open already", self.max)));
         }
         *count += 1;
-        Some(ReconcileSlot { reconciling: reconciling.clone(), peer: peer.to_string() })
+        Ok(Slot { slots: self.clone(), peer: peer.to_string() })
     }
 }
 
-impl Drop for ReconcileSlot {
+/// A slot, given back when dropped.
+struct Slot {
+    slots: Slots,
+    peer: String,
+}
+
+impl Drop for Slot {
     fn drop(&mut self) {
-        let mut running = self.reconciling.lock().expect("reconciling lock");
-        if let Some(count) = running.get_mut(&self.peer) {
+        let mut open = self.slots.open.lock().expect("slots lock");
+        if let Some(count) = open.get_mut(&self.peer) {
             *count -= 1;
             if *count == 0 {
-                running.remove(&self.peer);
+                open.remove(&self.peer);
             }
         }
     }
@@ -270,7 +286,7 @@ async fn forward_events(
     shutdown: watch::Receiver<bool>,
     // Held until the stream ends: the peer is live for stem hops, and
     // connected in status, meanwhile.
-    live: (LivePeer, InboundSession),
+    live: (LivePeer, InboundSession, Slot),
 ) {
     let stopping = super::stopped(shutdown);
     tokio::pin!(stopping);
