@@ -13,6 +13,7 @@ use crate::transport::{self, TlsLimits};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -82,19 +83,22 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Stops serving and waits for in-flight requests to finish.
+    /// Stops serving, waits for in-flight requests to finish, and returns
+    /// once the store is closed, so the directory can be opened again.
     pub async fn stop(self) -> Result<(), ServerError> {
-        let _ = self.shutdown.send(true);
-        self.links.join().await;
-        for task in self.tasks {
+        let RunningNode { node, shutdown, tasks, links, .. } = self;
+        let _ = shutdown.send(true);
+        links.join().await;
+        drop(links);
+        for task in tasks {
             finished(task.await)?;
         }
-        Ok(())
+        release(node).await
     }
 
     /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { shutdown: stop, tasks, links, .. } = self;
+        let RunningNode { node, shutdown: stop, tasks, links, .. } = self;
         let mut failed = futures::future::select_all(tasks);
         let result = tokio::select! {
             _ = shutdown => Ok(()),
@@ -102,11 +106,29 @@ impl RunningNode {
         };
         let _ = stop.send(true);
         links.join().await;
+        drop(links);
         for task in failed.into_inner() {
             finished(task.await)?;
         }
-        result
+        result.and(release(node).await)
     }
+}
+
+/// How long a stopping node waits for work in flight (a batch being
+/// verified, the stem clock's last tick) to let go of it.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Waits until `node` is the last reference, then drops it, closing the store.
+async fn release(node: Arc<Node>) -> Result<(), ServerError> {
+    let started = tokio::time::Instant::now();
+    while Arc::strong_count(&node) > 1 {
+        if started.elapsed() > STOP_TIMEOUT {
+            return Err(ServerError::Interrupted(format!("work in flight still holds the node after {STOP_TIMEOUT:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(node);
+    Ok(())
 }
 
 fn finished(result: Result<Result<(), tonic::transport::Error>, tokio::task::JoinError>) -> Result<(), ServerError> {
