@@ -123,7 +123,9 @@ async fn release(node: Arc<Node>) -> Result<(), ServerError> {
     let started = tokio::time::Instant::now();
     while Arc::strong_count(&node) > 1 {
         if started.elapsed() > STOP_TIMEOUT {
-            return Err(ServerError::Interrupted(format!("work in flight still holds the node after {STOP_TIMEOUT:?}")));
+            return Err(ServerError::Interrupted(format!(
+                "work in flight still holds the node after {STOP_TIMEOUT:?}"
+            )));
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
