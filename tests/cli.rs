@@ -449,4 +449,9 @@ fn a_sighting_from_the_cli_shows_in_lookups() {
     assert!(found["matches"][0]["score"].as_u64().unwrap() < found["matches"][0]["confidence"].as_u64().unwrap());
     let refused = fails(&["sighting", id, "--type", "maybe", "--api", &server.addr]);
     assert!(refused.contains("sighting type"), "{refused}");
+    ok(&["sighting", id, "--type", "seen", "--tlp", "amber", "--api", &server.addr]);
+    let found = json(&["--json", "lookup", "sighted.example", "--api", &server.addr]);
+    assert_eq!(found["matches"][0]["sightings"]["seen"], 1);
+    let refused = fails(&["sighting", id, "--tlp", "purple", "--api", &server.addr]);
+    assert!(refused.contains("purple"), "{refused}");
 }

@@ -5,7 +5,7 @@ use super::drafts::{self, BulkFormat, IndicatorFields};
 use super::output::{self, print_json};
 use crate::ApiTarget;
 use anyhow::Context;
-use cirfed::cir::SightingType;
+use cirfed::cir::{SightingType, Tlp};
 use cirfed::node::unix_now;
 use cirfed::proto::{self, draft, Draft, Envelope, ImportRequest, PublishRequest, Retraction, Sighting};
 use cirfed::record::RecordId;
@@ -109,6 +109,9 @@ pub struct RetractArgs {
     /// Why, for the analysts who relied on it.
     #[arg(long)]
     pub reason: String,
+    /// TLP (default: the retracted record's, so it reaches whoever got that).
+    #[arg(long, value_parser = parse_tlp)]
+    pub tlp: Option<Tlp>,
     #[command(flatten)]
     pub target: ApiTarget,
 }
@@ -347,7 +350,8 @@ impl BulkReport {
 
 pub async fn retract(args: RetractArgs, json: bool) -> anyhow::Result<ExitCode> {
     let draft = Draft {
-        tlp: 0,
+        // Zero: the node gives it the retracted record's TLP.
+        tlp: args.tlp.map_or(0, Tlp::code),
         body: Some(draft::Body::Retraction(Retraction { target_id: args.id.0.to_vec(), reason: args.reason.clone() })),
     };
     publish_one(&args.target, draft, false, json).await
@@ -364,13 +368,22 @@ pub struct SightingArgs {
     /// How many times (for "seen").
     #[arg(long, default_value_t = 1)]
     pub count: u32,
+    /// TLP (default: the indicator's, so it travels as far as the indicator).
+    #[arg(long, value_parser = parse_tlp)]
+    pub tlp: Option<Tlp>,
     #[command(flatten)]
     pub target: ApiTarget,
 }
 
+/// A TLP name, for clap.
+fn parse_tlp(name: &str) -> Result<Tlp, String> {
+    name.parse::<Tlp>().map_err(|e| e.to_string())
+}
+
 pub async fn sighting(args: SightingArgs, json: bool) -> anyhow::Result<ExitCode> {
     let sighting = Sighting { indicator_id: args.id.0.to_vec(), r#type: args.kind.code(), count: args.count };
-    let draft = Draft { tlp: 0, body: Some(draft::Body::Sighting(sighting)) };
+    // Zero: the node gives it the indicator's TLP.
+    let draft = Draft { tlp: args.tlp.map_or(0, Tlp::code), body: Some(draft::Body::Sighting(sighting)) };
     publish_one(&args.target, draft, false, json).await
 }
 
