@@ -17,6 +17,8 @@ pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:7300";
 pub const DEFAULT_FEDERATION_LISTEN: &str = "0.0.0.0:7301";
 /// Default seconds between anti-entropy rounds with a live peer.
 pub const DEFAULT_ANTI_ENTROPY_SECS: u64 = 60;
+/// Seconds between checks of the operator's CRL (NODE/crl.pem) for a new one.
+pub const DEFAULT_CRL_RELOAD_SECS: u64 = 30;
 /// Default TLP for drafts that do not name one: community members only on request.
 pub const DEFAULT_TLP: Tlp = Tlp::Amber;
 /// Default indicator lifetime when a draft gives none.
@@ -97,6 +99,9 @@ pub struct FederationSection {
     /// Records per second accepted from one peer (default 20000).
     #[serde(default = "default_peer_records_per_second")]
     pub max_peer_records_per_second: u32,
+    /// Seconds between checks of NODE/crl.pem for a new CRL (default 30).
+    #[serde(default = "default_crl_reload_secs")]
+    pub crl_reload_secs: u64,
     /// Origin hiding: own CLEAR and GREEN records leave through a stem (Dandelion++).
     #[serde(default = "default_true")]
     pub stem: bool,
@@ -152,6 +157,9 @@ fn default_peer_records_per_second() -> u32 {
 fn default_anti_entropy_secs() -> u64 {
     DEFAULT_ANTI_ENTROPY_SECS
 }
+fn default_crl_reload_secs() -> u64 {
+    DEFAULT_CRL_RELOAD_SECS
+}
 fn default_tlp() -> Tlp {
     DEFAULT_TLP
 }
@@ -187,6 +195,7 @@ impl Default for FederationSection {
             peers: Vec::new(),
             anti_entropy_secs: DEFAULT_ANTI_ENTROPY_SECS,
             max_peer_records_per_second: default_peer_records_per_second(),
+            crl_reload_secs: DEFAULT_CRL_RELOAD_SECS,
             stem: true,
             stem_fluff_probability: default_fluff_probability(),
             stem_max_jitter_ms: default_stem_jitter_ms(),
@@ -229,6 +238,8 @@ pub struct Config {
     pub anti_entropy: std::time::Duration,
     /// Records per second accepted from one peer.
     pub max_peer_records_per_second: u32,
+    /// How often the operator's CRL is checked for a new one.
+    pub crl_reload: std::time::Duration,
     /// Origin hiding.
     pub stem: crate::node::stem::StemSettings,
     /// Publishing defaults.
@@ -296,6 +307,12 @@ impl ConfigFile {
                 reason: "must be at least 1".into(),
             });
         }
+        if self.federation.crl_reload_secs == 0 {
+            return Err(ConfigError::Invalid {
+                field: "federation.crl_reload_secs",
+                reason: "must be at least 1".into(),
+            });
+        }
         let publish = &self.publish;
         if publish.default_valid_days == 0 || publish.default_valid_days > MAX_VALID_DAYS {
             return Err(ConfigError::Invalid {
@@ -324,6 +341,7 @@ impl ConfigFile {
             peers: self.federation.peers,
             anti_entropy: std::time::Duration::from_secs(self.federation.anti_entropy_secs),
             max_peer_records_per_second: self.federation.max_peer_records_per_second,
+            crl_reload: std::time::Duration::from_secs(self.federation.crl_reload_secs),
             stem,
             publish: self.publish,
             sync_writes: self.store.sync_writes,
@@ -380,6 +398,8 @@ mod tests {
         assert!(parse(&format!("[publish]\ndefault_valid_days = {}\n", MAX_VALID_DAYS + 1)).is_err());
         assert!(parse(&format!("[publish]\ntime_granularity_secs = {}\n", MAX_TIME_GRANULARITY_SECS + 1)).is_err());
         assert!(parse("[api]\nlisten = \"localhost\"\n").is_err());
+        let err = parse("[federation]\ncrl_reload_secs = 0\n").unwrap_err();
+        assert!(err.to_string().contains("crl_reload_secs"), "{err}");
     }
 
     #[test]

@@ -183,21 +183,27 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let (shutdown, stop) = watch::channel(false);
     let scores = Arc::new(PeerScores::default());
     let inbound = Arc::new(InboundPeers::default());
-    let links = start_links(dir, &config, &node, (&scores, &inbound), &stop)?;
+    let crls = operator_crls(dir)?;
+    let (server_tls, client_tls) = peer_tls(dir, &crls)?;
+    let (server_tls, server_tls_updates) = watch::channel(Arc::new(server_tls));
+    let (client_tls, client_tls_updates) = watch::channel(Arc::new(client_tls));
+    let links = start_links(&config, &node, (&scores, &inbound), client_tls_updates, &stop);
     let api_task = match config.api_tls {
         false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
         true => {
-            let tls = Arc::new(api_tls_config(dir, &config)?);
+            let tls = transport::fixed(api_tls_config(dir, &config)?);
             let incoming = transport::tls_incoming(api, tls, TlsLimits::default());
             tokio::spawn(crate::api::serve_incoming(node.clone(), links.clone(), incoming, stopped(stop.clone())))
         }
     };
-    let peer_tls = Arc::new(federation_tls_config(dir)?);
-    let incoming = transport::tls_incoming(peers, peer_tls, TlsLimits::default());
+    let incoming = transport::tls_incoming(peers, server_tls_updates, TlsLimits::default());
     let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
     let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, inbound, incoming, stop.clone()));
     node.configure_stem(config.stem);
     tokio::spawn(stem_clock(node.clone(), stop.clone()));
+    let watcher =
+        CrlWatcher { dir: dir.to_path_buf(), every: config.crl_reload, current: crls, server_tls, client_tls };
+    tokio::spawn(watcher.run(stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
 }
 
@@ -219,19 +225,62 @@ async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
     }
 }
 
+/// Checks the operator's CRL every `every` and, when it changed, puts new
+/// peer TLS configurations in force: the listener and the links use them
+/// from their next handshake. A CRL that does not load keeps the old one.
+struct CrlWatcher {
+    dir: PathBuf,
+    every: Duration,
+    current: Vec<String>,
+    server_tls: watch::Sender<Arc<rustls::ServerConfig>>,
+    client_tls: watch::Sender<Arc<rustls::ClientConfig>>,
+}
+
+impl CrlWatcher {
+    async fn run(mut self, stop: watch::Receiver<bool>) {
+        let stopping = stopped(stop);
+        tokio::pin!(stopping);
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.every) => self.check(),
+                _ = &mut stopping => return,
+            }
+        }
+    }
+
+    fn check(&mut self) {
+        let loaded = operator_crls(&self.dir).and_then(|crls| Ok((peer_tls(&self.dir, &crls)?, crls)));
+        match loaded {
+            Ok(((server, client), crls)) if crls != self.current => {
+                self.server_tls.send_replace(Arc::new(server));
+                self.client_tls.send_replace(Arc::new(client));
+                self.current = crls;
+                tracing::info!(path = %self.dir.join(identity::CRL_FILE).display(), "operator crl reloaded");
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(reason = %error, "operator crl not reloaded; the previous one stays in force"),
+        }
+    }
+}
+
+/// Mutual TLS 1.3 both ways between peers: the node's certificate, the
+/// federation CA, and the operator's CRL, for the listener and for dialing.
+fn peer_tls(dir: &Path, crls: &[String]) -> Result<(rustls::ServerConfig, rustls::ClientConfig), ServerError> {
+    let keys = identity::load_node(dir)?;
+    let (ca, cert, key) = (&keys.admission.federation.ca_cert, &keys.admission.certificate, &keys.tls_key);
+    let server = pki::server_config(ca, cert, key, crls).map_err(IdentityError::from)?;
+    let client = pki::client_config_with_crls(ca, cert, key, crls).map_err(IdentityError::from)?;
+    Ok((server, client))
+}
+
 /// The node's links, one per configured peer, authenticating with the node's certificate.
 fn start_links(
-    dir: &Path,
     config: &Config,
     node: &Arc<Node>,
     (scores, inbound): (&Arc<PeerScores>, &Arc<InboundPeers>),
+    tls: watch::Receiver<Arc<rustls::ClientConfig>>,
     stop: &watch::Receiver<bool>,
-) -> Result<Arc<Links>, ServerError> {
-    let keys = identity::load_node(dir)?;
-    let (ca, crls) = (&keys.admission.federation.ca_cert, operator_crls(dir)?);
-    let tls = pki::client_config_with_crls(ca, &keys.admission.certificate, &keys.tls_key, &crls)
-        .map_err(IdentityError::from)?;
-    let tls = Arc::new(tls);
+) -> Arc<Links> {
     let links = Arc::new(Links::new(
         node.clone(),
         scores.clone(),
@@ -244,7 +293,7 @@ fn start_links(
     for addr in &config.peers {
         links.add(addr);
     }
-    Ok(links)
+    links
 }
 
 fn write_addr(dir: &Path, file: &str, addr: SocketAddr) -> Result<(), ServerError> {
@@ -267,15 +316,6 @@ fn operator_crls(dir: &Path) -> Result<Vec<String>, ServerError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(ServerError::Io { path: crl_path, reason: e.to_string() }),
     }
-}
-
-/// Mutual TLS 1.3 for the peer service: the node's certificate; callers need
-/// a certificate from the federation CA that the operator's CRL does not revoke.
-fn federation_tls_config(dir: &Path) -> Result<rustls::ServerConfig, ServerError> {
-    let keys = identity::load_node(dir)?;
-    let crls = operator_crls(dir)?;
-    let ca = &keys.admission.federation.ca_cert;
-    Ok(pki::server_config(ca, &keys.admission.certificate, &keys.tls_key, &crls).map_err(IdentityError::from)?)
 }
 
 /// Mutual TLS for the local API: the node's certificate, and client

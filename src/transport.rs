@@ -11,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::{Instant, Sleep};
 use tokio_rustls::{server::TlsStream, TlsAcceptor};
 use tokio_stream::wrappers::ReceiverStream;
@@ -51,16 +51,23 @@ impl Default for TlsLimits {
     }
 }
 
+/// A listener's TLS configuration, replaced whole when it changes (a new CRL).
+pub type ServerTls = watch::Receiver<Arc<rustls::ServerConfig>>;
+
+/// A configuration that never changes.
+pub fn fixed(config: rustls::ServerConfig) -> ServerTls {
+    watch::channel(Arc::new(config)).1
+}
+
 /// Accepts TCP connections, completes TLS handshakes under the limits and
 /// yields the established streams, for `serve_with_incoming`. The accept loop
 /// stops when the returned stream is dropped.
 pub fn tls_incoming(
     listener: TcpListener,
-    config: Arc<rustls::ServerConfig>,
+    config: ServerTls,
     limits: TlsLimits,
 ) -> ReceiverStream<Result<IdleTimeout<TlsStream<TcpStream>>, std::io::Error>> {
     let (established, receiver) = mpsc::channel(limits.max_handshakes);
-    let acceptor = TlsAcceptor::from(config);
     let handshakes = Arc::new(Semaphore::new(limits.max_handshakes));
     tokio::spawn(async move {
         loop {
@@ -82,7 +89,9 @@ pub fn tls_incoming(
             if let Err(error) = tcp.set_nodelay(true) {
                 tracing::warn!(peer = %peer, reason = %error, "cannot set TCP_NODELAY");
             }
-            let (acceptor, established) = (acceptor.clone(), established.clone());
+            // The configuration in force now: a reloaded CRL applies from the next handshake.
+            let acceptor = TlsAcceptor::from(config.borrow().clone());
+            let established = established.clone();
             tokio::spawn(async move {
                 let _permit = permit;
                 if let Some(stream) = handshake(&acceptor, tcp, peer, limits.handshake_timeout).await {

@@ -490,3 +490,25 @@ async fn a_peer_gets_a_bounded_number_of_live_streams_and_reconciliations() {
     .await;
     a.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crl_published_while_the_node_runs_is_enforced_from_the_next_handshake() {
+    let fed = TestFederation::new();
+    let dir = fed.admit_node("a");
+    let config = std::fs::read_to_string(dir.join("node.toml")).unwrap();
+    assert!(config.contains("crl_reload_secs = 30"), "{config}");
+    std::fs::write(dir.join("node.toml"), config.replace("crl_reload_secs = 30", "crl_reload_secs = 1")).unwrap();
+    let node = TestNode::start(&dir).await;
+    let now = unix_now();
+    let (cert, key) =
+        certificate(fed.federation.ca(), "m-revoked-later", now - 3600, now + 3600, CertUsage::ClientAndServer);
+    assert_eq!(hello(&node, &ca_pem(&fed), Some((&cert, &key))).await.unwrap(), "m-revoked-later");
+    let serial = pki::cert_info(&cert).unwrap().serial_hex;
+    let crl = pki::create_crl(fed.federation.ca(), &[serial], now - 60, now + 3600, 2).unwrap();
+    std::fs::write(dir.join(cirfed::identity::CRL_FILE), crl).unwrap();
+    common::wait_for("the new CRL to be enforced", || async {
+        hello(&node, &ca_pem(&fed), Some((&cert, &key))).await.is_err()
+    })
+    .await;
+    node.stop().await;
+}

@@ -32,7 +32,7 @@ async fn tls_listener(
     let client = pki::client_config(ca, &keys.admission.certificate, &keys.tls_key).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let incoming = tls_incoming(listener, Arc::new(config), limits);
+    let incoming = tls_incoming(listener, cirfed::transport::fixed(config), limits);
     (addr, incoming, tokio_rustls::TlsConnector::from(Arc::new(client)), fed)
 }
 
@@ -93,7 +93,7 @@ async fn a_stalled_tls_handshake_is_dropped_after_the_timeout() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let limits = TlsLimits { handshake_timeout: Duration::from_millis(200), ..TlsLimits::default() };
-    let _incoming = tls_incoming(listener, Arc::new(config), limits);
+    let _incoming = tls_incoming(listener, cirfed::transport::fixed(config), limits);
 
     let mut stalled = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut buf = [0u8; 16];

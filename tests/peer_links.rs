@@ -12,7 +12,6 @@ use common::{wait_for, TestFederation, TestNode};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -123,7 +122,7 @@ async fn a_peer_whose_hello_names_another_member_than_its_certificate_is_dropped
     let tls = pki::server_config(ca, &mallory.admission.certificate, &mallory.tls_key, &[]).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
-    let incoming = cirfed::transport::tls_incoming(listener, Arc::new(tls), Default::default());
+    let incoming = cirfed::transport::tls_incoming(listener, cirfed::transport::fixed(tls), Default::default());
     let impostor = Impostor { claims: a.running.node.identity().member_id.clone() };
     let server = tokio::spawn(
         tonic::transport::Server::builder()

@@ -111,8 +111,8 @@ pub struct Links {
     node: Arc<Node>,
     scores: Arc<PeerScores>,
     /// Mutual TLS with this node's certificate, trusting the federation CA
-    /// and honouring the operator's CRL.
-    tls: Arc<rustls::ClientConfig>,
+    /// and honouring the operator's CRL; replaced when a new CRL loads.
+    tls: PeerTls,
     /// Anti-entropy interval within a live session.
     anti_entropy: Duration,
     /// Records per second this node takes from a peer's live stream
@@ -124,6 +124,9 @@ pub struct Links {
     links: Mutex<Vec<(SharedStatus, JoinHandle<()>)>>,
 }
 
+/// The TLS configuration links dial with, in force now.
+pub type PeerTls = watch::Receiver<Arc<rustls::ClientConfig>>;
+
 /// A link's status, updated by its task and read by `cirfed status`.
 type SharedStatus = Arc<Mutex<LinkStatus>>;
 
@@ -132,7 +135,7 @@ impl Links {
     pub fn new(
         node: Arc<Node>,
         scores: Arc<PeerScores>,
-        tls: Arc<rustls::ClientConfig>,
+        tls: PeerTls,
         anti_entropy: Duration,
         inbound_rate: u32,
         inbound: Arc<InboundPeers>,
@@ -181,7 +184,7 @@ impl Links {
 struct Link {
     node: Arc<Node>,
     scores: Arc<PeerScores>,
-    tls: Arc<rustls::ClientConfig>,
+    tls: PeerTls,
     anti_entropy: Duration,
     /// Records per second this node takes from a peer's live stream.
     inbound_rate: u32,
@@ -249,7 +252,8 @@ impl Link {
     /// Dials and says hello. The peer is the member its certificate names; a
     /// peer whose hello claims another name is refused.
     async fn open(&self) -> Result<Session, LinkError> {
-        let Dialed { mut client, member_id } = dial(&self.addr, self.tls.clone()).await?;
+        let tls = self.tls.borrow().clone();
+        let Dialed { mut client, member_id } = dial(&self.addr, tls).await?;
         let hello =
             proto::HelloRequest { protocol_version: PROTOCOL_VERSION, limits: Some(super::limits(self.inbound_rate)) };
         let reply = client.hello(hello).await?.into_inner();
