@@ -409,6 +409,16 @@ fn bulk_publish_reports_redactions_per_line() {
          {\"value\": \"192.168.1.1\", \"level\": 3}\n",
     )
     .unwrap();
+    let dry = serde_json::from_slice::<Value>(
+        &cirfed(&["--json", "publish", "--file", s(&file), "--dry-run", "--api", &server.addr]).stdout,
+    )
+    .expect("json dry-run report");
+    let lines: Vec<&Value> = dry["records"].as_array().unwrap().iter().map(|r| &r["line"]).collect();
+    assert_eq!(lines, [1, 2], "each line that would be shared, with its record: {dry}");
+    assert!(dry["records"][0]["record"].as_str().is_some_and(|hex| hex.len() > 40), "{dry}");
+    assert_eq!(dry["redacted"][0]["line"], 1);
+    let found = json(&["--json", "lookup", "c2.example", "--api", &server.addr]);
+    assert_eq!(found["matched"], false, "a bulk dry run publishes nothing");
     let report = serde_json::from_slice::<Value>(
         &cirfed(&["--json", "publish", "--file", s(&file), "--api", &server.addr]).stdout,
     )

@@ -266,12 +266,17 @@ struct BulkReport {
     skipped: Vec<(usize, String, String)>,
     /// Per line, what scrubbing changed.
     redacted: Vec<(usize, Vec<proto::Redaction>)>,
+    /// Dry run: per line, the id and the exact record bytes that would be signed.
+    prepared: Vec<(usize, Vec<u8>, Vec<u8>)>,
 }
 
 impl BulkReport {
     fn record(&mut self, line: usize, source: &str, outcome: proto::Outcome) {
         if outcome.error.is_empty() && !outcome.redactions.is_empty() {
             self.redacted.push((line, outcome.redactions.clone()));
+        }
+        if outcome.error.is_empty() && !outcome.record.is_empty() {
+            self.prepared.push((line, outcome.id.clone(), outcome.record.clone()));
         }
         match (outcome.error.is_empty(), outcome.created) {
             (true, true) => self.created += 1,
@@ -305,10 +310,15 @@ impl BulkReport {
                 .iter()
                 .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
                 .collect();
+            let records: Vec<_> = self
+                .prepared
+                .iter()
+                .map(|(line, id, record)| json!({ "line": line, "id": hex::encode(id), "record": hex::encode(record) }))
+                .collect();
             print_json(&json!({
                 "dry_run": dry_run,
                 "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
-                "refused": refused, "skipped": skipped, "redacted": redacted,
+                "refused": refused, "skipped": skipped, "redacted": redacted, "records": records,
             }));
             return;
         }
@@ -327,6 +337,13 @@ impl BulkReport {
                 self.duplicates,
                 self.refused.len(),
                 self.skipped.len()
+            );
+        }
+        for (line, id, record) in self.prepared.iter().take(MAX_REFUSALS_SHOWN) {
+            println!(
+                "  line {line}: would share record {} ({} bytes; --json shows them)",
+                hex::encode(id),
+                record.len()
             );
         }
         for (line, redactions) in self.redacted.iter().take(MAX_REFUSALS_SHOWN) {
