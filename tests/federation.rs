@@ -512,3 +512,23 @@ async fn a_crl_published_while_the_node_runs_is_enforced_from_the_next_handshake
     .await;
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn garbage_reconciliation_messages_count_against_the_peer() {
+    use cirfed::federation::scoring::MISBEHAVIOUR_THRESHOLD;
+    use cirfed::proto::ReconcileMessage;
+    let fed = TestFederation::new();
+    let a = TestNode::start(&fed.admit_node("a")).await;
+    let bad = cirfed::identity::load_node(&fed.admit_node("bad")).unwrap();
+    let identity = Some((bad.admission.certificate.as_str(), bad.tls_key.as_str()));
+    let mut peer = peer_client(&a, &ca_pem(&fed), identity).await.unwrap();
+    for _ in 0..MISBEHAVIOUR_THRESHOLD {
+        let garbage = tokio_stream::iter(vec![ReconcileMessage { payload: vec![0x61, 0x00, 0x00, 0x07] }]);
+        let mut replies = peer.reconcile(garbage).await.unwrap().into_inner();
+        let refused = replies.message().await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
+    }
+    let status = peer.hello(HelloRequest { protocol_version: PROTOCOL_VERSION, limits: None }).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    a.stop().await;
+}
