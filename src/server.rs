@@ -3,7 +3,7 @@
 
 use crate::accept::{AcceptError, AcceptPolicy};
 use crate::config::{Config, ConfigError, ConfigFile};
-use crate::federation::link::Links;
+use crate::federation::link::{LinkSettings, Links};
 use crate::federation::{self, stopped, InboundPeers, PeerRates, PeerScores};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
@@ -87,13 +87,7 @@ impl RunningNode {
     /// once the store is closed, so the directory can be opened again.
     pub async fn stop(self) -> Result<(), ServerError> {
         let RunningNode { node, shutdown, tasks, links, .. } = self;
-        let _ = shutdown.send(true);
-        links.join().await;
-        drop(links);
-        for task in tasks {
-            finished(task.await)?;
-        }
-        release(node).await
+        wind_down(node, &shutdown, links, tasks).await
     }
 
     /// Serves until a listener fails or `shutdown` completes.
@@ -104,19 +98,30 @@ impl RunningNode {
             _ = shutdown => Ok(()),
             (result, _, _) = &mut failed => finished(result),
         };
-        let _ = stop.send(true);
-        links.join().await;
-        drop(links);
-        for task in failed.into_inner() {
-            finished(task.await)?;
-        }
-        result.and(release(node).await)
+        result.and(wind_down(node, &stop, links, failed.into_inner()).await)
     }
 }
 
 /// How long a stopping node waits for work in flight (a batch being
 /// verified, the stem clock's last tick) to let go of it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Signals shutdown, waits for the links and the serving tasks to end, then
+/// for the node to be released.
+async fn wind_down(
+    node: Arc<Node>,
+    shutdown: &watch::Sender<bool>,
+    links: Arc<Links>,
+    tasks: Vec<ServeTask>,
+) -> Result<(), ServerError> {
+    let _ = shutdown.send(true);
+    links.join().await;
+    drop(links);
+    for task in tasks {
+        finished(task.await)?;
+    }
+    release(node).await
+}
 
 /// Waits until `node` is the last reference, then drops it, closing the store.
 async fn release(node: Arc<Node>) -> Result<(), ServerError> {
@@ -187,7 +192,15 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let (server_tls, client_tls) = peer_tls(dir, &crls)?;
     let (server_tls, server_tls_updates) = watch::channel(Arc::new(server_tls));
     let (client_tls, client_tls_updates) = watch::channel(Arc::new(client_tls));
-    let links = start_links(&config, &node, (&scores, &inbound), client_tls_updates, &stop);
+    let settings = LinkSettings {
+        tls: client_tls_updates,
+        anti_entropy: config.anti_entropy,
+        inbound_rate: config.max_peer_records_per_second,
+    };
+    let links = Arc::new(Links::new(node.clone(), scores.clone(), inbound.clone(), settings, stop.clone()));
+    for addr in &config.peers {
+        links.add(addr);
+    }
     let api_task = match config.api_tls {
         false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
         true => {
@@ -248,16 +261,20 @@ impl CrlWatcher {
         }
     }
 
+    /// Rebuilds the configurations only when the CRL file changed.
     fn check(&mut self) {
-        let loaded = operator_crls(&self.dir).and_then(|crls| Ok((peer_tls(&self.dir, &crls)?, crls)));
-        match loaded {
-            Ok(((server, client), crls)) if crls != self.current => {
+        let reloaded = operator_crls(&self.dir).and_then(|crls| match crls == self.current {
+            true => Ok(None),
+            false => Ok(Some((peer_tls(&self.dir, &crls)?, crls))),
+        });
+        match reloaded {
+            Ok(Some(((server, client), crls))) => {
                 self.server_tls.send_replace(Arc::new(server));
                 self.client_tls.send_replace(Arc::new(client));
                 self.current = crls;
                 tracing::info!(path = %self.dir.join(identity::CRL_FILE).display(), "operator crl reloaded");
             }
-            Ok(_) => {}
+            Ok(None) => {}
             Err(error) => tracing::warn!(reason = %error, "operator crl not reloaded; the previous one stays in force"),
         }
     }
@@ -271,29 +288,6 @@ fn peer_tls(dir: &Path, crls: &[String]) -> Result<(rustls::ServerConfig, rustls
     let server = pki::server_config(ca, cert, key, crls).map_err(IdentityError::from)?;
     let client = pki::client_config_with_crls(ca, cert, key, crls).map_err(IdentityError::from)?;
     Ok((server, client))
-}
-
-/// The node's links, one per configured peer, authenticating with the node's certificate.
-fn start_links(
-    config: &Config,
-    node: &Arc<Node>,
-    (scores, inbound): (&Arc<PeerScores>, &Arc<InboundPeers>),
-    tls: watch::Receiver<Arc<rustls::ClientConfig>>,
-    stop: &watch::Receiver<bool>,
-) -> Arc<Links> {
-    let links = Arc::new(Links::new(
-        node.clone(),
-        scores.clone(),
-        tls,
-        config.anti_entropy,
-        config.max_peer_records_per_second,
-        inbound.clone(),
-        stop.clone(),
-    ));
-    for addr in &config.peers {
-        links.add(addr);
-    }
-    links
 }
 
 fn write_addr(dir: &Path, file: &str, addr: SocketAddr) -> Result<(), ServerError> {

@@ -209,13 +209,8 @@ impl Detectors {
         for (detector, pattern, check) in &self.patterns {
             for captures in pattern.captures_iter(text) {
                 let item = captures.get(1).or_else(|| captures.get(0)).expect("group 0 always matches");
-                let start = match check {
-                    // The pattern cannot tell where an address starts after
-                    // `key:` text (`ipv6:fe80::1`): try each start after a colon.
-                    Check::PrivateIpv6 => private_v6_start(item.as_str()).map(|offset| item.start() + offset),
-                    _ => confirm(*check, item.as_str(), text, item.end()).then_some(item.start()),
-                };
-                if let Some(start) = start {
+                if let Some(offset) = confirm(*check, item.as_str(), text, item.end()) {
+                    let start = item.start() + offset;
                     found.push(Finding { detector: *detector, start, end: item.end(), within: Vec::new() });
                 }
             }
@@ -246,11 +241,12 @@ impl Detectors {
 fn resolve_overlaps(mut found: Vec<Finding>) -> Vec<Finding> {
     found.sort_by_key(|f| (f.start, std::cmp::Reverse(f.end), f.detector.priority()));
     let mut kept: Vec<Finding> = Vec::with_capacity(found.len());
-    let mut run: Vec<Finding> = Vec::new();
+    let (mut run, mut run_end): (Vec<Finding>, usize) = (Vec::new(), 0);
     for finding in found {
-        if run.last().is_some_and(|_| finding.start >= run.iter().map(|f| f.end).max().unwrap_or(0)) {
+        if !run.is_empty() && finding.start >= run_end {
             kept.push(merge(std::mem::take(&mut run)));
         }
+        run_end = if run.is_empty() { finding.end } else { run_end.max(finding.end) };
         run.push(finding);
     }
     if !run.is_empty() {
@@ -293,11 +289,13 @@ fn private_v6_start(candidate: &str) -> Option<usize> {
     })
 }
 
-fn confirm(check: Check, item: &str, text: &str, end: usize) -> bool {
-    match check {
+/// Confirms a candidate; returns where in it the item starts (0 but for an
+/// IPv6 address, whose start the pattern cannot tell after `key:` text).
+fn confirm(check: Check, item: &str, text: &str, end: usize) -> Option<usize> {
+    let confirmed = match check {
         Check::Pattern => true,
         Check::PrivateIpv4 => item.split('/').next().and_then(|a| a.parse().ok()).is_some_and(is_private_v4),
-        Check::PrivateIpv6 => private_v6_start(item).is_some(),
+        Check::PrivateIpv6 => return private_v6_start(item),
         Check::Luhn => luhn(item),
         Check::ProjectId => {
             let hyphens = item.matches('-').count();
@@ -314,7 +312,8 @@ fn confirm(check: Check, item: &str, text: &str, end: usize) -> bool {
             };
             !continues_name
         }
-    }
+    };
+    confirmed.then_some(0)
 }
 
 /// RFC 1918, loopback, link-local and CGNAT (RFC 6598): ranges that only

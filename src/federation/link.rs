@@ -110,22 +110,28 @@ pub struct LinkStatus {
 pub struct Links {
     node: Arc<Node>,
     scores: Arc<PeerScores>,
-    /// Mutual TLS with this node's certificate, trusting the federation CA
-    /// and honouring the operator's CRL; replaced when a new CRL loads.
-    tls: PeerTls,
-    /// Anti-entropy interval within a live session.
-    anti_entropy: Duration,
-    /// Records per second this node takes from a peer's live stream
-    /// (`federation.max_peer_records_per_second`, as for pushes).
-    inbound_rate: u32,
     /// Peers that dialed this node, for `statuses`.
     inbound: Arc<InboundPeers>,
+    settings: LinkSettings,
     stop: watch::Receiver<bool>,
     links: Mutex<Vec<(SharedStatus, JoinHandle<()>)>>,
 }
 
 /// The TLS configuration links dial with, in force now.
 pub type PeerTls = watch::Receiver<Arc<rustls::ClientConfig>>;
+
+/// What every link of a node dials with.
+#[derive(Clone)]
+pub struct LinkSettings {
+    /// Mutual TLS with this node's certificate, trusting the federation CA
+    /// and honouring the operator's CRL; replaced when a new CRL loads.
+    pub tls: PeerTls,
+    /// Anti-entropy interval within a live session.
+    pub anti_entropy: Duration,
+    /// Records per second this node takes from a peer's live stream
+    /// (`federation.max_peer_records_per_second`, as for pushes).
+    pub inbound_rate: u32,
+}
 
 /// A link's status, updated by its task and read by `cirfed status`.
 type SharedStatus = Arc<Mutex<LinkStatus>>;
@@ -135,13 +141,11 @@ impl Links {
     pub fn new(
         node: Arc<Node>,
         scores: Arc<PeerScores>,
-        tls: PeerTls,
-        anti_entropy: Duration,
-        inbound_rate: u32,
         inbound: Arc<InboundPeers>,
+        settings: LinkSettings,
         stop: watch::Receiver<bool>,
     ) -> Self {
-        Links { node, scores, tls, anti_entropy, inbound_rate, inbound, stop, links: Mutex::new(Vec::new()) }
+        Links { node, scores, inbound, settings, stop, links: Mutex::new(Vec::new()) }
     }
 
     /// Starts keeping a link to `addr`; false when there already is one.
@@ -154,9 +158,7 @@ impl Links {
         let link = Link {
             node: self.node.clone(),
             scores: self.scores.clone(),
-            tls: self.tls.clone(),
-            anti_entropy: self.anti_entropy,
-            inbound_rate: self.inbound_rate,
+            settings: self.settings.clone(),
             status: status.clone(),
             addr: addr.to_string(),
         };
@@ -184,10 +186,7 @@ impl Links {
 struct Link {
     node: Arc<Node>,
     scores: Arc<PeerScores>,
-    tls: PeerTls,
-    anti_entropy: Duration,
-    /// Records per second this node takes from a peer's live stream.
-    inbound_rate: u32,
+    settings: LinkSettings,
     status: SharedStatus,
     addr: String,
 }
@@ -252,10 +251,12 @@ impl Link {
     /// Dials and says hello. The peer is the member its certificate names; a
     /// peer whose hello claims another name is refused.
     async fn open(&self) -> Result<Session, LinkError> {
-        let tls = self.tls.borrow().clone();
+        let tls = self.settings.tls.borrow().clone();
         let Dialed { mut client, member_id } = dial(&self.addr, tls).await?;
-        let hello =
-            proto::HelloRequest { protocol_version: PROTOCOL_VERSION, limits: Some(super::limits(self.inbound_rate)) };
+        let hello = proto::HelloRequest {
+            protocol_version: PROTOCOL_VERSION,
+            limits: Some(super::limits(self.settings.inbound_rate)),
+        };
         let reply = client.hello(hello).await?.into_inner();
         if reply.protocol_version != PROTOCOL_VERSION {
             return Err(LinkError::Version(reply.protocol_version));
@@ -278,7 +279,7 @@ impl Link {
             client,
             remote: PeerIdentity { member_id },
             outbound: Pacer::new(peer_rate),
-            inbound: Pacer::new(self.inbound_rate),
+            inbound: Pacer::new(self.settings.inbound_rate),
             batch_records,
         })
     }
@@ -298,7 +299,10 @@ impl Link {
         let mut outbound = self.node.subscribe();
         let _live = LivePeer::new(&self.node, &remote.member_id);
         self.anti_entropy(&mut session).await?;
-        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + self.anti_entropy, self.anti_entropy);
+        let mut interval = tokio::time::interval_at(
+            tokio::time::Instant::now() + self.settings.anti_entropy,
+            self.settings.anti_entropy,
+        );
         let own = self.node.own_key();
         loop {
             tokio::select! {

@@ -133,16 +133,16 @@ impl federation_server::Federation for FederationService {
                 },
                 _ = super::stopped(shutdown) => Err(Status::unavailable("node stopping")),
             };
-            if outcome.is_ok() {
-                inbound.update(&peer.member_id, |s| s.last_reconciled = unix_now());
-            }
-            if let Err(status) = outcome {
-                tracing::warn!(peer = %peer.member_id, reason = %status.message(), "reconciliation cut off");
-                // A message negentropy cannot parse counts like an invalid record.
-                if status.code() == tonic::Code::InvalidArgument {
-                    scores.record_invalid(&peer.member_id, 1, status.message());
+            match outcome {
+                Ok(()) => inbound.update(&peer.member_id, |s| s.last_reconciled = unix_now()),
+                Err(status) => {
+                    tracing::warn!(peer = %peer.member_id, reason = %status.message(), "reconciliation cut off");
+                    // A message negentropy cannot parse counts like an invalid record.
+                    if status.code() == tonic::Code::InvalidArgument {
+                        scores.record_invalid(&peer.member_id, 1, status.message());
+                    }
+                    let _ = replies.send(Err(status)).await;
                 }
-                let _ = replies.send(Err(status)).await;
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
