@@ -19,6 +19,8 @@ pub const DEFAULT_FEDERATION_LISTEN: &str = "0.0.0.0:7301";
 pub const DEFAULT_ANTI_ENTROPY_SECS: u64 = 60;
 /// Seconds between checks of the operator's CRL (NODE/crl.pem) for a new one.
 pub const DEFAULT_CRL_RELOAD_SECS: u64 = 30;
+/// Default days before certificate or card expiry from which a node warns.
+pub const DEFAULT_EXPIRY_WARNING_DAYS: u32 = 30;
 /// Default TLP for drafts that do not name one: community members only on request.
 pub const DEFAULT_TLP: Tlp = Tlp::Amber;
 /// Default indicator lifetime when a draft gives none.
@@ -114,6 +116,29 @@ pub struct FederationSection {
     /// Seconds a record may stay in a stem before its holder floods it.
     #[serde(default = "default_embargo_secs")]
     pub stem_embargo_secs: u32,
+    /// What the node does once its last good CRL passes its next update and
+    /// no newer one has come: "keep-serving" (default: peers stay connected,
+    /// with the revocations it lists, and status and the log warn) or
+    /// "fail-closed" (every peer handshake fails until a current CRL is
+    /// installed, honest members included).
+    #[serde(default)]
+    pub crl_expired: CrlExpiredPolicy,
+    /// Days before the node's certificate or member card expires from which
+    /// status and the log warn (default 30).
+    #[serde(default = "default_expiry_warning_days")]
+    pub expiry_warning_days: u32,
+}
+
+/// `federation.crl_expired`: see [`FederationSection::crl_expired`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CrlExpiredPolicy {
+    /// Keep serving with the last good CRL, loudly: a late CRL must not take
+    /// the whole federation down.
+    #[default]
+    KeepServing,
+    /// Refuse every handshake until a current CRL is installed.
+    FailClosed,
 }
 
 /// `[publish]`
@@ -160,6 +185,9 @@ fn default_anti_entropy_secs() -> u64 {
 fn default_crl_reload_secs() -> u64 {
     DEFAULT_CRL_RELOAD_SECS
 }
+fn default_expiry_warning_days() -> u32 {
+    DEFAULT_EXPIRY_WARNING_DAYS
+}
 fn default_tlp() -> Tlp {
     DEFAULT_TLP
 }
@@ -200,6 +228,8 @@ impl Default for FederationSection {
             stem_fluff_probability: default_fluff_probability(),
             stem_max_jitter_ms: default_stem_jitter_ms(),
             stem_embargo_secs: default_embargo_secs(),
+            crl_expired: CrlExpiredPolicy::default(),
+            expiry_warning_days: DEFAULT_EXPIRY_WARNING_DAYS,
         }
     }
 }
@@ -238,8 +268,12 @@ pub struct Config {
     pub anti_entropy: std::time::Duration,
     /// Records per second accepted from one peer.
     pub max_peer_records_per_second: u32,
-    /// How often the operator's CRL is checked for a new one.
+    /// How often the operator's CRL and the node's admission are checked for new ones.
     pub crl_reload: std::time::Duration,
+    /// What to do once the last good CRL is past its next update.
+    pub crl_expired: CrlExpiredPolicy,
+    /// Warn this long before the certificate or card expires.
+    pub expiry_warning: std::time::Duration,
     /// Origin hiding.
     pub stem: crate::node::stem::StemSettings,
     /// Publishing defaults.
@@ -342,6 +376,8 @@ impl ConfigFile {
             anti_entropy: std::time::Duration::from_secs(self.federation.anti_entropy_secs),
             max_peer_records_per_second: self.federation.max_peer_records_per_second,
             crl_reload: std::time::Duration::from_secs(self.federation.crl_reload_secs),
+            crl_expired: self.federation.crl_expired,
+            expiry_warning: std::time::Duration::from_secs(u64::from(self.federation.expiry_warning_days) * 86_400),
             stem,
             publish: self.publish,
             sync_writes: self.store.sync_writes,

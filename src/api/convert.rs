@@ -144,6 +144,7 @@ pub fn status(status: NodeStatus) -> proto::StatusReply {
         last_seq: status.last_seq,
         data_dir: status.data_dir,
         peers: Vec::new(),
+        trust: None,
     }
 }
 
@@ -160,5 +161,21 @@ pub fn peer_status(link: LinkStatus) -> proto::PeerStatus {
         last_reconciled: link.last_reconciled,
         last_difference: link.last_difference,
         last_error: link.last_error,
+        revoked_at: link.revoked_at,
+    }
+}
+
+/// What status shows of the transport's trust.
+pub fn trust_status(trust: crate::node::TransportTrust) -> proto::TrustStatus {
+    proto::TrustStatus {
+        crl_number: trust.crl_number,
+        crl_this_update: trust.crl_this_update,
+        crl_next_update: trust.crl_next_update,
+        crl_revoked: trust.crl_revoked,
+        crl_source: trust.crl_source,
+        crl_refused: trust.crl_refused,
+        certificate_not_after: trust.certificate_not_after,
+        card_valid_until: trust.card_valid_until,
+        warnings: trust.warnings,
     }
 }

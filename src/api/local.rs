@@ -142,6 +142,7 @@ impl node_server::Node for NodeService {
     async fn status(&self, _: Request<proto::StatusRequest>) -> Result<Response<proto::StatusReply>, Status> {
         let mut reply = convert::status(self.node.status());
         reply.peers = self.links.statuses().into_iter().map(convert::peer_status).collect();
+        reply.trust = Some(convert::trust_status(self.node.transport_trust()));
         Ok(Response::new(reply))
     }
 

@@ -86,6 +86,19 @@ pub enum FederationCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Re-issue the operator's CRL (every certificate revoked so far) with a
+    /// fresh next update, before the last one's passes.
+    Crl {
+        /// Operator directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Where to write the CRL (PEM); it is also kept as FED/crl.pem.
+        #[arg(long)]
+        out: PathBuf,
+        /// Days until its next update (default: crl_valid_days of FED/operator.toml).
+        #[arg(long)]
+        valid_days: Option<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -190,7 +203,6 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
         FederationCommand::Revoke { dir, member_id, reason, at, out } => {
             use base64::Engine as _;
             let federation = Federation::open(&dir)?;
-            let key = federation.member_key(&member_id)?;
             let now = unix_now();
             // Records carry times coarsened to the hour, so "now" would let a
             // revoked key keep publishing under this hour's time: revoke from its start.
@@ -198,14 +210,48 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 Some(at) => super::drafts::parse_time(&at, "at")?,
                 None => now - now.rem_euclid(REVOCATION_GRANULARITY_SECS),
             };
-            let (id, envelope) = federation.sign_revocation(&key, revoked_at, &reason, now);
-            let line = base64::engine::general_purpose::STANDARD.encode(prost::Message::encode_to_vec(&envelope));
+            let revoked = federation.revoke_member(&member_id, revoked_at, &reason, now)?;
+            let line =
+                base64::engine::general_purpose::STANDARD.encode(prost::Message::encode_to_vec(&revoked.envelope));
             std::fs::write(&out, format!("{line}\n")).with_context(|| format!("cannot write {}", out.display()))?;
+            let crl_path = dir.join(identity::CRL_FILE);
             if json {
-                print_json(&json!({ "member_id": member_id, "revocation": hex::encode(id.0), "out": out }));
+                print_json(&json!({
+                    "member_id": member_id, "revocation": hex::encode(revoked.id.0), "out": out,
+                    "revoked_at": revoked_at, "crl": crl_path, "crl_serials": revoked.crl_serials,
+                }));
             } else {
                 println!("revoked member {member_id} from {}", super::output::time(revoked_at));
-                println!("import it at any node, and it spreads: cirfed import {} --node NODE", out.display());
+                println!("crl with {} revoked certificate(s) written to {}", revoked.crl_serials, crl_path.display());
+                println!(
+                    "import the revocation at any node; it spreads with the crl: cirfed import {} --node NODE",
+                    out.display()
+                );
+            }
+        }
+        FederationCommand::Crl { dir, out, valid_days } => {
+            let federation = Federation::open(&dir)?;
+            let now = unix_now();
+            let pem = federation.issue_crl(now, valid_days)?;
+            std::fs::write(&out, &pem).with_context(|| format!("cannot write {}", out.display()))?;
+            let crl = identity::crl::authenticate(pem.as_bytes(), &federation.file().ca_cert)?;
+            if json {
+                print_json(&json!({
+                    "out": out, "number": crl.number, "revoked": crl.revoked,
+                    "this_update": crl.this_update, "next_update": crl.next_update,
+                }));
+            } else {
+                println!(
+                    "crl {} with {} revoked certificate(s), next update {}, written to {}",
+                    crl.number,
+                    crl.revoked,
+                    super::output::time(crl.next_update),
+                    out.display()
+                );
+                println!(
+                    "install it as NODE/{} on each node; running nodes load it within federation.crl_reload_secs",
+                    identity::CRL_FILE
+                );
             }
         }
     }

@@ -198,6 +198,7 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
             "started_at": output::time(status.started_at), "records": status.records, "kinds": counts,
             "active_indicators": status.active_indicators, "last_seq": status.last_seq, "data_dir": status.data_dir,
             "peers": status.peers.iter().map(peer_json).collect::<Vec<_>>(),
+            "trust": trust_json(&status.trust.clone().unwrap_or_default()),
         }));
         return Ok(ExitCode::SUCCESS);
     }
@@ -212,7 +213,26 @@ pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {
         table.add_row(vec![format!("  {kind}"), count.to_string()]);
     }
     table.add_row(vec!["active indicators".to_string(), status.active_indicators.to_string()]);
+    let trust = status.trust.clone().unwrap_or_default();
+    let crl = match trust.crl_number {
+        0 => "none installed".to_string(),
+        number => format!(
+            "{number} from {}, {} revoked, next update {}",
+            trust.crl_source,
+            trust.crl_revoked,
+            output::time(trust.crl_next_update)
+        ),
+    };
+    table.add_row(vec!["operator crl".to_string(), crl]);
+    if !trust.crl_refused.is_empty() {
+        table.add_row(vec!["  last refused".to_string(), trust.crl_refused.clone()]);
+    }
+    table.add_row(vec!["certificate until".to_string(), output::time(trust.certificate_not_after)]);
+    table.add_row(vec!["member card until".to_string(), output::time(trust.card_valid_until)]);
     println!("{table}");
+    for warning in &trust.warnings {
+        eprintln!("warning: {warning}");
+    }
     if !status.peers.is_empty() {
         println!("{}", peer_table(&status.peers));
     }
@@ -226,6 +246,17 @@ fn peer_json(peer: &proto::PeerStatus) -> serde_json::Value {
         "records_sent": peer.records_sent, "records_received": peer.records_received,
         "last_reconciled": output::time(peer.last_reconciled), "last_difference": peer.last_difference,
         "last_error": peer.last_error,
+        "revoked_at": (peer.revoked_at > 0).then(|| output::time(peer.revoked_at)),
+    })
+}
+
+fn trust_json(trust: &proto::TrustStatus) -> serde_json::Value {
+    json!({
+        "crl_number": trust.crl_number, "crl_this_update": output::time(trust.crl_this_update),
+        "crl_next_update": output::time(trust.crl_next_update), "crl_revoked": trust.crl_revoked,
+        "crl_source": trust.crl_source, "crl_refused": trust.crl_refused,
+        "certificate_not_after": output::time(trust.certificate_not_after),
+        "card_valid_until": output::time(trust.card_valid_until), "warnings": trust.warnings,
     })
 }
 
@@ -233,7 +264,11 @@ fn peer_table(peers: &[proto::PeerStatus]) -> comfy_table::Table {
     let mut table =
         output::table(&["peer", "dials", "member", "state", "since", "sent", "received", "reconciled", "behind"]);
     for peer in peers {
-        let state = if peer.connected { "connected".to_string() } else { format!("down: {}", peer.last_error) };
+        let state = match (peer.revoked_at, peer.connected) {
+            (at, _) if at > 0 => format!("revoked at {}", output::time(at)),
+            (_, true) => "connected".to_string(),
+            (_, false) => format!("down: {}", peer.last_error),
+        };
         let behind = if peer.dialed { peer.last_difference.to_string() } else { "-".to_string() };
         table.add_row(vec![
             peer.addr.clone(),

@@ -52,6 +52,8 @@ pub enum LinkError {
     Impostor { certified: String, claimed: String },
     #[error("peer speaks protocol version {0}, this node version {PROTOCOL_VERSION}")]
     Version(u32),
+    #[error("member {member_id} was revoked by the federation authority at {at}")]
+    Revoked { member_id: String, at: i64 },
 }
 
 impl From<tonic::transport::Error> for LinkError {
@@ -104,6 +106,9 @@ pub struct LinkStatus {
     pub reconcile_bytes: u64,
     /// Why the last session ended.
     pub last_error: String,
+    /// When the authority revoked the peer (unix seconds, 0: not revoked):
+    /// its sessions are refused and this node no longer dials it.
+    pub revoked_at: i64,
 }
 
 /// The links a node keeps, one per peer it dials; more can be added at run time.
@@ -166,11 +171,16 @@ impl Links {
         true
     }
 
-    /// The state of every link, then of every peer that dialed in.
+    /// The state of every link, then of every peer that dialed in, each
+    /// marked with its revocation time if the authority revoked it.
     pub fn statuses(&self) -> Vec<LinkStatus> {
         let links = self.links.lock().expect("links lock");
         let dialed = links.iter().map(|(status, _)| status.lock().expect("status lock").clone());
-        dialed.chain(self.inbound.statuses()).collect()
+        let mut statuses: Vec<LinkStatus> = dialed.chain(self.inbound.statuses()).collect();
+        for status in statuses.iter_mut().filter(|s| !s.member_id.is_empty()) {
+            status.revoked_at = self.node.member_revoked(&status.member_id).unwrap_or(0);
+        }
+        statuses
     }
 
     /// Waits for every link to end (after the node's stop signal).
@@ -211,6 +221,10 @@ impl Link {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
         let mut backoff = BACKOFF_MIN;
         loop {
+            if let Some(at) = self.revoked_peer() {
+                tracing::warn!(peer = %self.addr, revoked_at = at, "peer was revoked: no longer dialing it");
+                return self.update(|s| s.revoked_at = at);
+            }
             let session_started = unix_now();
             let session = tokio::select! {
                 result = self.session() => result,
@@ -248,6 +262,12 @@ impl Link {
         change(&mut self.status.lock().expect("status lock"));
     }
 
+    /// When the member at the other end was revoked, once it has said who it is.
+    fn revoked_peer(&self) -> Option<i64> {
+        let member_id = self.status.lock().expect("status lock").member_id.clone();
+        (!member_id.is_empty()).then(|| self.node.member_revoked(&member_id)).flatten()
+    }
+
     /// Dials and says hello. The peer is the member its certificate names; a
     /// peer whose hello claims another name is refused.
     async fn open(&self) -> Result<Session, LinkError> {
@@ -263,6 +283,10 @@ impl Link {
         }
         if reply.member_id != member_id {
             return Err(LinkError::Impostor { certified: member_id, claimed: reply.member_id });
+        }
+        if let Some(at) = self.node.member_revoked(&member_id) {
+            self.update(|s| s.member_id = member_id.clone());
+            return Err(LinkError::Revoked { member_id, at });
         }
         if self.scores.banned_until(&member_id).is_some() {
             return Err(LinkError::CutOff(member_id));
@@ -304,8 +328,15 @@ impl Link {
             self.settings.anti_entropy,
         );
         let own = self.node.own_key();
+        // A revocation ends the session at once, in both directions.
+        let revoked = super::service::revoked(self.node.clone(), remote.member_id.clone());
+        tokio::pin!(revoked);
         loop {
             tokio::select! {
+                _ = &mut revoked => {
+                    let at = self.node.member_revoked(&remote.member_id).unwrap_or_default();
+                    return Err(LinkError::Revoked { member_id: remote.member_id.clone(), at });
+                }
                 batch = inbound.message() => {
                     let batch = batch?.ok_or(LinkError::Closed("live"))?;
                     session.inbound.wait(batch.envelopes.len()).await;
@@ -315,6 +346,8 @@ impl Link {
                     }
                 }
                 event = outbound.recv() => match event {
+                    // Records stored after a revocation are announced after the roster knows of it.
+                    Ok(_) if self.node.member_revoked(&remote.member_id).is_some() => {}
                     Ok(event) if event.may_send(&own, &remote.member_id) => {
                         self.push(&mut session, vec![event.envelope.clone()], event.stem_to.is_some()).await?;
                     }
@@ -332,6 +365,10 @@ impl Link {
     async fn push(&self, session: &mut Session, envelopes: Vec<proto::Envelope>, stem: bool) -> Result<u32, LinkError> {
         let count = envelopes.len();
         session.outbound.wait(count).await;
+        // Checked at every push: a revocation may arrive mid-reconciliation.
+        if let Some(at) = self.node.member_revoked(&session.remote.member_id) {
+            return Err(LinkError::Revoked { member_id: session.remote.member_id.clone(), at });
+        }
         let batch = proto::RecordBatch { envelopes, stem, served: 0 };
         let reply = session.client.push(batch).await?.into_inner();
         self.update(|s| s.sent += count as u64);

@@ -16,7 +16,7 @@ pub const SCORE_WINDOW: Duration = Duration::from_secs(600);
 pub const COOL_DOWN: Duration = Duration::from_secs(900);
 
 /// Refusal codes that honest peers produce too and that do not count.
-const BENIGN: [&str; 4] = ["expired", "unknown_member", "member_not_valid", "member_revoked"];
+const BENIGN: [&str; 5] = ["expired", "unknown_member", "member_not_valid", "member_revoked", "key_replaced"];
 
 /// True when a refusal with this code counts against the peer that sent it.
 pub fn is_misbehaviour(code: &str) -> bool {

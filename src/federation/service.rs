@@ -54,9 +54,12 @@ impl FederationService {
         FederationService { node, scores, rates, shutdown, reconciling, subscribed, inbound }
     }
 
-    /// The caller, unless it is cooling down after misbehaving.
+    /// The caller, unless the authority revoked it or it is cooling down
+    /// after misbehaving. Every RPC starts here, so a revocation applies to
+    /// the next call of a member whose certificate is still valid.
     fn admitted_peer<T>(&self, request: &Request<T>) -> Result<PeerIdentity, Status> {
         let peer = peer_identity(request)?;
+        refuse_revoked(&self.node, &peer.member_id)?;
         if self.scores.banned_until(&peer.member_id).is_some() {
             return Err(Status::permission_denied(format!(
                 "peer {} is cut off for sending invalid records; it may return after the cool-down",
@@ -73,6 +76,31 @@ impl FederationService {
 }
 
 type Replies<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// A refusal for a member the authority revoked.
+fn refuse_revoked(node: &Node, member_id: &str) -> Result<(), Status> {
+    match node.member_revoked(member_id) {
+        Some(at) => Err(Status::permission_denied(format!(
+            "member {member_id} was revoked by the federation authority at {at}"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// Completes once `member_id` is revoked: open streams end at once, not at
+/// their next message.
+pub(super) async fn revoked(node: Arc<Node>, member_id: String) -> Status {
+    let mut trust = node.watch_trust();
+    loop {
+        if let Err(refusal) = refuse_revoked(&node, &member_id) {
+            return refusal;
+        }
+        if trust.changed().await.is_err() {
+            // The node is going away; the stream ends with it.
+            std::future::pending::<()>().await;
+        }
+    }
+}
 
 fn check_batch(count: usize) -> Result<(), Status> {
     if count > MAX_PEER_BATCH_RECORDS {
@@ -121,6 +149,7 @@ impl federation_server::Federation for FederationService {
             .map_err(|e| Status::internal(format!("cannot prepare reconciliation: {e}")))?;
         let (replies, receiver) = mpsc::channel(STREAM_BUFFER);
         let (inbound, scores, shutdown) = (self.inbound.clone(), self.scores.clone(), self.shutdown.clone());
+        let revoked = revoked(self.node.clone(), peer.member_id.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let answer =
@@ -131,6 +160,7 @@ impl federation_server::Federation for FederationService {
                     Ok(outcome) => outcome,
                     Err(_) => Err(Status::deadline_exceeded(format!("reconciliation took over {RECONCILE_TIMEOUT:?}"))),
                 },
+                refusal = revoked => Err(refusal),
                 _ = super::stopped(shutdown) => Err(Status::unavailable("node stopping")),
             };
             match outcome {
@@ -201,7 +231,8 @@ impl federation_server::Federation for FederationService {
         let (batches, receiver) = mpsc::channel(STREAM_BUFFER);
         let scores = self.scores.clone();
         let live = (LivePeer::new(&self.node, &peer.member_id), session, slot);
-        tokio::spawn(forward_events(events, own, peer, scores, batches, self.shutdown.clone(), live));
+        let revoked = revoked(self.node.clone(), peer.member_id.clone());
+        tokio::spawn(forward_events(events, own, peer, scores, batches, (self.shutdown.clone(), revoked), live));
         Ok(Response::new(Box::pin(ReceiverStream::new(receiver))))
     }
 }
@@ -283,22 +314,34 @@ async fn forward_events(
     peer: PeerIdentity,
     scores: Arc<PeerScores>,
     batches: mpsc::Sender<Result<proto::RecordBatch, Status>>,
-    shutdown: watch::Receiver<bool>,
+    // The node stopping, and the peer's revocation: either ends the stream.
+    (shutdown, revoked): (watch::Receiver<bool>, impl std::future::Future<Output = Status>),
     // Held until the stream ends: the peer is live for stem hops, and
     // connected in status, meanwhile.
     live: (LivePeer, InboundSession, Slot),
 ) {
     let stopping = super::stopped(shutdown);
-    tokio::pin!(stopping);
+    tokio::pin!(stopping, revoked);
     loop {
         let event = tokio::select! {
             event = events.recv() => event,
             _ = &mut stopping => return,
+            refusal = &mut revoked => {
+                tracing::warn!(peer = %peer.member_id, "live stream of a revoked member ended");
+                let _ = batches.send(Err(refusal)).await;
+                return;
+            }
             // The peer went away: stop counting it as live for stem hops at once.
             _ = batches.closed() => return,
         };
         if scores.banned_until(&peer.member_id).is_some() {
             let _ = batches.send(Err(Status::permission_denied("cut off for sending invalid records"))).await;
+            return;
+        }
+        // The roster learns of a revocation before any record stored after it
+        // is announced, so this check leaves no window for one to slip out.
+        if let Err(refusal) = refuse_revoked(&live.0.node, &peer.member_id) {
+            let _ = batches.send(Err(refusal)).await;
             return;
         }
         let batch = match event {

@@ -6,7 +6,9 @@
 //! the federation CA). Neither names the organisation; the operator alone keeps
 //! the mapping from member id to CSP.
 
+pub mod crl;
 pub mod keys;
+pub mod operator;
 pub mod pki;
 
 use crate::cir::{Role, Tlp};
@@ -195,6 +197,8 @@ impl Federation {
         };
         let sharing_key: [u8; 32] = rand::random();
         keys::write_secret(&dir.join(SHARING_KEY_FILE), hex::encode(sharing_key).as_bytes(), force)?;
+        let operator = toml::to_string_pretty(&operator::OperatorConfig::default()).expect("serializes");
+        keys::write_public(&dir.join(operator::OPERATOR_FILE), operator.as_bytes(), force)?;
         keys::write_public(&dir.join(FEDERATION_FILE), to_toml(&file).as_bytes(), force)?;
         Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing_key })
     }
@@ -270,16 +274,19 @@ impl Federation {
             roles: roles.iter().map(|r| r.code()).collect(),
             valid_from,
             valid_until,
+            ..MemberCard::default()
         };
         self.authority.seal(authority_record(valid_from, Body::MemberCard(card)))
     }
 
-    /// The signing key of an admitted member, from the operator's register.
+    /// The current signing key of an admitted member, from the operator's
+    /// register (the latest admission or renewal).
     pub fn member_key(&self, member_id: &str) -> Result<VerifyingKey, IdentityError> {
         let path = self.dir.join(MEMBERS_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| io_error("read", &path, e))?;
-        text.lines()
-            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        let lines = self.register_lines()?;
+        lines
+            .iter()
+            .rev()
             .find(|entry| entry["member_id"] == member_id)
             .and_then(|entry| entry["signing_key"].as_str().and_then(|k| hex::decode(k).ok()))
             .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
@@ -289,8 +296,12 @@ impl Federation {
 
     /// A revocation of `key` from `revoked_at` on, signed by the authority.
     pub fn sign_revocation(&self, key: &VerifyingKey, revoked_at: i64, reason: &str, now: i64) -> (RecordId, Envelope) {
-        let revocation =
-            MemberRevocation { signing_key: key.to_bytes().to_vec(), revoked_at, reason: reason.to_string() };
+        let revocation = MemberRevocation {
+            signing_key: key.to_bytes().to_vec(),
+            revoked_at,
+            reason: reason.to_string(),
+            ..MemberRevocation::default()
+        };
         self.authority.seal(authority_record(now, Body::MemberRevocation(revocation)))
     }
 
@@ -302,20 +313,11 @@ impl Federation {
         serial: &str,
         valid_until: i64,
     ) -> Result<(), IdentityError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = self.dir.join(MEMBERS_FILE);
         let line = serde_json::json!({
             "member_id": member_id, "name": request.name, "hosts": request.hosts,
             "signing_key": request.signing_key, "certificate_serial": serial, "valid_until": valid_until,
         });
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| io_error("open", &path, e))?;
-        writeln!(file, "{line}").map_err(|e| io_error("write", &path, e))
+        operator::append_line(&self.dir.join(MEMBERS_FILE), &line)
     }
 }
 

@@ -317,6 +317,17 @@ pub fn verify_issued_by(cert_pem: &str, ca_cert_pem: &str) -> Result<(), PkiErro
     Err(PkiError::NotIssuedByCa { reason: refusal.unwrap_or_default() })
 }
 
+/// Whether a CRL past its next update still revokes what it lists, or fails
+/// every handshake (see `config::CrlExpiredPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrlExpiry {
+    /// A CRL past its next update fails every handshake.
+    Enforce,
+    /// A CRL past its next update still applies: the node has checked it was
+    /// current when it installed it, and warns while it is stale.
+    Tolerate,
+}
+
 /// Builds the TLS 1.3 server configuration: client certificates from the CA required, CRLs enforced, ALPN h2.
 pub fn server_config(
     ca_cert_pem: &str,
@@ -324,15 +335,28 @@ pub fn server_config(
     key_pem: &str,
     crl_pems: &[String],
 ) -> Result<rustls::ServerConfig, PkiError> {
+    server_config_with(ca_cert_pem, cert_pem, key_pem, crl_pems, CrlExpiry::Enforce)
+}
+
+/// [`server_config`] with a choice of what a stale CRL does.
+pub fn server_config_with(
+    ca_cert_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    crl_pems: &[String],
+    expiry: CrlExpiry,
+) -> Result<rustls::ServerConfig, PkiError> {
     let provider = provider();
     let roots = Arc::new(trust_anchors(ca_cert_pem)?);
     let crls = parse_crls(crl_pems)?;
     // Without enforce_revocation_expiration webpki silently accepts a CRL past its nextUpdate,
-    // so a node cut off from fresh CRLs would keep trusting revoked peers indefinitely.
-    let verifier = WebPkiClientVerifier::builder_with_provider(roots, provider.clone())
-        .with_crls(crls)
-        .enforce_revocation_expiration()
-        .build()?;
+    // so a node cut off from fresh CRLs would keep trusting revoked peers indefinitely; with
+    // Tolerate the node itself watches the CRL's age and says so.
+    let builder = WebPkiClientVerifier::builder_with_provider(roots, provider.clone()).with_crls(crls);
+    let verifier = match expiry {
+        CrlExpiry::Enforce => builder.enforce_revocation_expiration().build()?,
+        CrlExpiry::Tolerate => builder.build()?,
+    };
     let (chain, key) = identity(cert_pem, key_pem)?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -359,13 +383,25 @@ pub fn client_config_with_crls(
     key_pem: &str,
     crl_pems: &[String],
 ) -> Result<rustls::ClientConfig, PkiError> {
+    client_config_with(ca_cert_pem, cert_pem, key_pem, crl_pems, CrlExpiry::Enforce)
+}
+
+/// [`client_config_with_crls`] with a choice of what a stale CRL does.
+pub fn client_config_with(
+    ca_cert_pem: &str,
+    cert_pem: &str,
+    key_pem: &str,
+    crl_pems: &[String],
+    expiry: CrlExpiry,
+) -> Result<rustls::ClientConfig, PkiError> {
     let provider = provider();
     let roots = Arc::new(trust_anchors(ca_cert_pem)?);
     let crls = parse_crls(crl_pems)?;
-    let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone())
-        .with_crls(crls)
-        .enforce_revocation_expiration()
-        .build()?;
+    let builder = rustls::client::WebPkiServerVerifier::builder_with_provider(roots, provider.clone()).with_crls(crls);
+    let verifier = match expiry {
+        CrlExpiry::Enforce => builder.enforce_revocation_expiration().build()?,
+        CrlExpiry::Tolerate => builder.build()?,
+    };
     let (chain, key) = identity(cert_pem, key_pem)?;
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
@@ -513,7 +549,7 @@ fn first_cert(pem: &str, what: &'static str) -> Result<CertificateDer<'static>, 
     CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|source| PkiError::BadPem { what, source })
 }
 
-fn all_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+pub(super) fn all_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
     let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|source| PkiError::BadPem { what, source })?;
@@ -523,7 +559,7 @@ fn all_certs(pem: &str, what: &'static str) -> Result<Vec<CertificateDer<'static
     Ok(certs)
 }
 
-fn parse_cert<'a>(der: &'a CertificateDer<'_>, what: &'static str) -> Result<X509Certificate<'a>, PkiError> {
+pub(super) fn parse_cert<'a>(der: &'a CertificateDer<'_>, what: &'static str) -> Result<X509Certificate<'a>, PkiError> {
     let (_, cert) = x509_parser::parse_x509_certificate(der)
         .map_err(|err| PkiError::Malformed { what, reason: err.to_string() })?;
     Ok(cert)

@@ -6,10 +6,12 @@ mod publish;
 mod roster;
 mod sharing;
 pub mod stem;
+mod trust;
 
 pub use publish::{Prepared, Published};
 pub use roster::Roster;
 pub use sharing::{item, shareable, Audience, Item, SharedSet, StoredEvent};
+pub use trust::{TransportTrust, TrustNews};
 
 use crate::accept::AcceptPolicy;
 use crate::anonymize::Scrubber;
@@ -25,7 +27,7 @@ use prost::Message;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use stem::{Stem, StemSettings};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// Most drafts or envelopes in one publish or import request.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
@@ -223,6 +225,12 @@ pub struct Node {
     sightings: RwLock<SightingBook>,
     /// Origin hiding: records on their stem, and the live peers to pass them to.
     stem: Mutex<Stem>,
+    /// Revocations as they arrive, for the peer sessions and TLS that must
+    /// act on them at once.
+    trust: watch::Sender<TrustNews>,
+    /// The transport's standing (CRL in force, certificate expiry), as the
+    /// server's TLS keeper last saw it, for status.
+    transport: Mutex<TransportTrust>,
 }
 
 /// Stored-record events buffered for a slow peer; one that falls further
@@ -260,6 +268,8 @@ impl Node {
             events: broadcast::channel(EVENT_BUFFER).0,
             sightings: RwLock::new(SightingBook::default()),
             stem: Mutex::new(Stem::new(StemSettings::disabled())),
+            trust: watch::channel(TrustNews::default()).0,
+            transport: Mutex::new(TransportTrust::default()),
         };
         node.rebuild()?;
         if let Some(Err(e)) = node.import(vec![card]).into_iter().next() {
@@ -287,12 +297,18 @@ impl Node {
         let mut engine = self.engine.write().expect("engine lock");
         let mut sightings = self.sightings.write().expect("sightings lock");
         let mut withdrawn = Vec::new();
+        let mut crl = None;
         for kind in REBUILD_ORDER {
             self.for_each_stored(kind, |stored, record| {
                 shared.add(&stored.id, &record);
                 match &record.body {
                     Some(Body::MemberCard(card)) => roster.add_card(card),
-                    Some(Body::MemberRevocation(revocation)) => roster.revoke(revocation),
+                    Some(Body::MemberRevocation(revocation)) => {
+                        roster.revoke(revocation);
+                        if !revocation.crl.is_empty() {
+                            crl = Some(Arc::new(revocation.crl.clone()));
+                        }
+                    }
                     Some(Body::Indicator(indicator)) => {
                         let entry = entry_of(stored.id, &record, indicator, &mut engine);
                         engine.add(entry, &indicator.value);
@@ -319,7 +335,29 @@ impl Node {
             engine.revoke_author(&key, revoked_at);
         }
         *self.shared.write().expect("shared lock") = shared;
+        self.trust.send_modify(|news| news.crl = crl);
         Ok(())
+    }
+
+    /// What status shows of the transport's trust.
+    pub fn transport_trust(&self) -> TransportTrust {
+        self.transport.lock().expect("transport lock").clone()
+    }
+
+    /// Changes what status shows of the transport's trust.
+    pub fn update_transport_trust(&self, change: impl FnOnce(&mut TransportTrust)) {
+        change(&mut self.transport.lock().expect("transport lock"));
+    }
+
+    /// Revocations and CRLs as they arrive.
+    pub fn watch_trust(&self) -> watch::Receiver<TrustNews> {
+        self.trust.subscribe()
+    }
+
+    /// When the member `member_id` was revoked, if it was: its peer sessions
+    /// are refused from the moment the revocation is stored.
+    pub fn member_revoked(&self, member_id: &str) -> Option<i64> {
+        self.roster.read().expect("roster lock").member_revoked(member_id)
     }
 
     /// This node's signing key.
@@ -536,6 +574,7 @@ impl Node {
             if let Err(error) = self.recount_sightings() {
                 tracing::error!(reason = %error, "cannot recount sightings after a revocation");
             }
+            self.tell_revocations(&created);
         }
         let delayed = match source {
             Some(peer) => self.seen_flooded(accepted, peer),
@@ -604,6 +643,29 @@ impl Node {
             // No live peer is not an error: reconciliation catches them up.
             let _ = self.events.send(Arc::new(event));
         }
+    }
+
+    /// Wakes whoever watches trust: revoked members' sessions end, and a CRL
+    /// carried by a revocation is offered for installation.
+    fn tell_revocations(&self, created: &[&Verified]) {
+        let revocations = created.iter().filter_map(|v| match v.body() {
+            Body::MemberRevocation(r) => Some(r),
+            _ => None,
+        });
+        let (mut count, mut crl) = (0, None);
+        for revocation in revocations {
+            count += 1;
+            tracing::warn!(member = %revocation.member_id, revoked_at = revocation.revoked_at, reason = %revocation.reason, "member revoked");
+            if !revocation.crl.is_empty() {
+                crl = Some(Arc::new(revocation.crl.clone()));
+            }
+        }
+        self.trust.send_modify(|news| {
+            news.revocations += count;
+            if crl.is_some() {
+                news.crl = crl;
+            }
+        });
     }
 
     fn apply_indicator(&self, engine: &mut Engine, verified: &Verified, indicator: &Indicator) {

@@ -181,6 +181,7 @@ mod tests {
             valid_from: NOW - 1000,
             valid_until: NOW + 1000,
             revoked_at: None,
+            replaced_from: None,
         };
         let trust = TestTrust {
             authority: SigningKey::from_bytes(&[99; 32]).verifying_key().to_bytes(),
@@ -300,6 +301,7 @@ mod tests {
                 roles: vec![1],
                 valid_from: 0,
                 valid_until: 1,
+                ..MemberCard::default()
             })),
             ..indicator("a.example")
         };

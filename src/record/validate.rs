@@ -43,6 +43,8 @@ pub enum RecordError {
     MemberNotValid { member_id: String, created_at: i64, valid_from: i64, valid_until: i64 },
     #[error("member {member_id} was revoked at {revoked_at}; record created at {created_at}")]
     MemberRevoked { member_id: String, revoked_at: i64, created_at: i64 },
+    #[error("member {member_id} replaced this signing key at {replaced_from}; record created at {created_at}")]
+    KeyReplaced { member_id: String, replaced_from: i64, created_at: i64 },
     #[error("member {member_id} lacks the {role} role")]
     MissingRole { member_id: String, role: Role },
     #[error("a {kind} must be signed by the federation authority")]
@@ -89,6 +91,7 @@ impl RecordError {
             RecordError::UnknownMember { .. } => "unknown_member",
             RecordError::MemberNotValid { .. } => "member_not_valid",
             RecordError::MemberRevoked { .. } => "member_revoked",
+            RecordError::KeyReplaced { .. } => "key_replaced",
             RecordError::MissingRole { .. } => "missing_role",
             RecordError::NotAuthority { .. } => "not_authority",
             RecordError::InvalidObservable(_) => "invalid_observable",
@@ -120,6 +123,9 @@ pub struct Membership {
     pub valid_until: i64,
     /// Records created at or after this time are refused.
     pub revoked_at: Option<i64>,
+    /// The member rotated to a new signing key: records by this one created
+    /// at or after this time are refused, earlier ones stay valid.
+    pub replaced_from: Option<i64>,
 }
 
 /// The trust anchors a record is judged against.
@@ -277,6 +283,9 @@ fn check_member(author: &[u8; 32], created_at: i64, role: Option<Role>, trust: &
             return Err(RecordError::MemberRevoked { member_id: member.member_id, revoked_at, created_at });
         }
     }
+    if let Some(replaced_from) = member.replaced_from.filter(|from| created_at >= *from) {
+        return Err(RecordError::KeyReplaced { member_id: member.member_id, replaced_from, created_at });
+    }
     if created_at < member.valid_from || created_at > member.valid_until {
         return Err(RecordError::MemberNotValid {
             member_id: member.member_id,
@@ -382,6 +391,15 @@ fn check_card(card: &MemberCard) -> Result<(), RecordError> {
     if card.member_id.is_empty() {
         return Err(RecordError::Missing { field: "member_id" });
     }
+    if !card.replaces_key.is_empty() {
+        check_key("replaces_key", &card.replaces_key)?;
+        if card.replaces_key == card.signing_key {
+            return Err(RecordError::InvalidField {
+                field: "replaces_key",
+                reason: "a key cannot replace itself".into(),
+            });
+        }
+    }
     check_text("member_id", &card.member_id, MAX_SHORT_TEXT_BYTES)?;
     check_key("signing_key", &card.signing_key)?;
     for role in &card.roles {
@@ -395,6 +413,9 @@ fn check_card(card: &MemberCard) -> Result<(), RecordError> {
 
 fn check_revocation(revocation: &MemberRevocation) -> Result<(), RecordError> {
     check_key("signing_key", &revocation.signing_key)?;
+    check_text("member_id", &revocation.member_id, MAX_SHORT_TEXT_BYTES)?;
+    // The CRL inside is checked by the node that installs it (identity::crl):
+    // one that fails there leaves the revocation itself standing.
     check_text("reason", &revocation.reason, MAX_SHORT_TEXT_BYTES)
 }
 

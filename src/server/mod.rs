@@ -1,6 +1,10 @@
 //! Runs a node from its directory: checks the config, loads the identity,
 //! opens the store, builds the node and serves the local API and the peer service.
 
+mod trust; // which CRL and certificate the peer TLS uses: verified CRLs, renewals
+
+pub use trust::TrustKeeper;
+
 use crate::accept::{AcceptError, AcceptPolicy};
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::{LinkSettings, Links};
@@ -188,12 +192,9 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let (shutdown, stop) = watch::channel(false);
     let scores = Arc::new(PeerScores::default());
     let inbound = Arc::new(InboundPeers::default());
-    let crls = operator_crls(dir)?;
-    let (server_tls, client_tls) = peer_tls(dir, &crls)?;
-    let (server_tls, server_tls_updates) = watch::channel(Arc::new(server_tls));
-    let (client_tls, client_tls_updates) = watch::channel(Arc::new(client_tls));
+    let keeper = TrustKeeper::new(dir, &config, node.clone())?;
     let settings = LinkSettings {
-        tls: client_tls_updates,
+        tls: keeper.client_tls(),
         anti_entropy: config.anti_entropy,
         inbound_rate: config.max_peer_records_per_second,
     };
@@ -209,14 +210,12 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
             tokio::spawn(crate::api::serve_incoming(node.clone(), links.clone(), incoming, stopped(stop.clone())))
         }
     };
-    let incoming = transport::tls_incoming(peers, server_tls_updates, TlsLimits::default());
+    let incoming = transport::tls_incoming(peers, keeper.server_tls(), TlsLimits::default());
     let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
     let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, inbound, incoming, stop.clone()));
     node.configure_stem(config.stem);
     tokio::spawn(stem_clock(node.clone(), stop.clone()));
-    let watcher =
-        CrlWatcher { dir: dir.to_path_buf(), every: config.crl_reload, current: crls, server_tls, client_tls };
-    tokio::spawn(watcher.run(stop.clone()));
+    tokio::spawn(keeper.run(stop.clone()));
     Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
 }
 
@@ -238,58 +237,6 @@ async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
     }
 }
 
-/// Checks the operator's CRL every `every` and, when it changed, puts new
-/// peer TLS configurations in force: the listener and the links use them
-/// from their next handshake. A CRL that does not load keeps the old one.
-struct CrlWatcher {
-    dir: PathBuf,
-    every: Duration,
-    current: Vec<String>,
-    server_tls: watch::Sender<Arc<rustls::ServerConfig>>,
-    client_tls: watch::Sender<Arc<rustls::ClientConfig>>,
-}
-
-impl CrlWatcher {
-    async fn run(mut self, stop: watch::Receiver<bool>) {
-        let stopping = stopped(stop);
-        tokio::pin!(stopping);
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(self.every) => self.check(),
-                _ = &mut stopping => return,
-            }
-        }
-    }
-
-    /// Rebuilds the configurations only when the CRL file changed.
-    fn check(&mut self) {
-        let reloaded = operator_crls(&self.dir).and_then(|crls| match crls == self.current {
-            true => Ok(None),
-            false => Ok(Some((peer_tls(&self.dir, &crls)?, crls))),
-        });
-        match reloaded {
-            Ok(Some(((server, client), crls))) => {
-                self.server_tls.send_replace(Arc::new(server));
-                self.client_tls.send_replace(Arc::new(client));
-                self.current = crls;
-                tracing::info!(path = %self.dir.join(identity::CRL_FILE).display(), "operator crl reloaded");
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(reason = %error, "operator crl not reloaded; the previous one stays in force"),
-        }
-    }
-}
-
-/// Mutual TLS 1.3 both ways between peers: the node's certificate, the
-/// federation CA, and the operator's CRL, for the listener and for dialing.
-fn peer_tls(dir: &Path, crls: &[String]) -> Result<(rustls::ServerConfig, rustls::ClientConfig), ServerError> {
-    let keys = identity::load_node(dir)?;
-    let (ca, cert, key) = (&keys.admission.federation.ca_cert, &keys.admission.certificate, &keys.tls_key);
-    let server = pki::server_config(ca, cert, key, crls).map_err(IdentityError::from)?;
-    let client = pki::client_config_with_crls(ca, cert, key, crls).map_err(IdentityError::from)?;
-    Ok((server, client))
-}
-
 fn write_addr(dir: &Path, file: &str, addr: SocketAddr) -> Result<(), ServerError> {
     let path = dir.join(file);
     std::fs::write(&path, addr.to_string()).map_err(|e| ServerError::Io { path, reason: e.to_string() })
@@ -300,16 +247,6 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
-}
-
-/// The operator's CRL (NODE/crl.pem), when there is one.
-fn operator_crls(dir: &Path) -> Result<Vec<String>, ServerError> {
-    let crl_path = dir.join(identity::CRL_FILE);
-    match std::fs::read_to_string(&crl_path) {
-        Ok(pem) => Ok(vec![pem]),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(ServerError::Io { path: crl_path, reason: e.to_string() }),
-    }
 }
 
 /// Mutual TLS for the local API: the node's certificate, and client
