@@ -47,13 +47,17 @@ pub enum FederationCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Admit a node: issue its TLS certificate and member card.
+    /// Admit a node: issue its TLS certificate and member card. With
+    /// --renew, answer a member's renewal request (same member id).
     Admit {
         /// Operator directory.
         #[arg(long)]
         dir: PathBuf,
-        /// The node's join-request.json.
+        /// The node's join-request.json (renewal-request.json with --renew).
         request: PathBuf,
+        /// The request is a renewal from `cirfed node renew`.
+        #[arg(long)]
+        renew: bool,
         /// Where to write the admission for the node.
         #[arg(long)]
         out: PathBuf,
@@ -118,7 +122,18 @@ pub enum NodeCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Install the admission the operator returned.
+    /// Ask for a renewed certificate and card (same member id): writes a new
+    /// TLS key beside the current one and NODE/renewal-request.json for the operator.
+    Renew {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Replace a renewal already waiting for its answer.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Install the admission the operator returned (or its renewal; a running
+    /// node uses a renewal from its next handshake, with no restart).
     Join {
         /// Node directory.
         #[arg(long)]
@@ -188,7 +203,19 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 println!("admit nodes with: cirfed federation admit --dir {} REQUEST --out ADMISSION", dir.display());
             }
         }
-        FederationCommand::Admit { dir, request, out, roles, valid_days, force } => {
+        FederationCommand::Admit { dir, request, renew: true, out, roles, valid_days, force } => {
+            let federation = Federation::open(&dir)?;
+            let request = identity::renewal::read_renewal_request(&request)?;
+            let admission = federation.renew(&request, &roles, valid_days, unix_now())?;
+            identity::write_admission(&out, &admission, force)?;
+            if json {
+                print_json(&json!({ "member_id": admission.member_id, "admission": out, "renewal": true }));
+            } else {
+                println!("renewed member {} for {valid_days} days", admission.member_id);
+                println!("send {} to the node: cirfed node join --dir NODE {}", out.display(), out.display());
+            }
+        }
+        FederationCommand::Admit { dir, request, renew: false, out, roles, valid_days, force } => {
             let federation = Federation::open(&dir)?;
             let request = identity::read_join_request(&request)?;
             let admission = federation.admit(&request, &roles, valid_days, unix_now())?;
@@ -268,6 +295,16 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 println!("node '{name}' created in {}", dir.display());
                 println!("send {} to the federation operator", request.display());
+            }
+        }
+        NodeCommand::Renew { dir, force } => {
+            let request = identity::renewal::renew_node(&dir, force)?;
+            let path = dir.join(identity::renewal::RENEWAL_REQUEST_FILE);
+            if json {
+                print_json(&json!({ "member_id": request.member_id, "renewal_request": path }));
+            } else {
+                println!("renewal request for member {} written to {}", request.member_id, path.display());
+                println!("the operator answers it with: cirfed federation admit --renew --dir FED {} --out FILE", path.display());
             }
         }
         NodeCommand::Join { dir, admission, force } => {

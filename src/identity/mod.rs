@@ -10,6 +10,7 @@ pub mod crl;
 pub mod keys;
 pub mod operator;
 pub mod pki;
+pub mod renewal;
 
 use crate::cir::{Role, Tlp};
 use crate::config::{ConfigFile, CONFIG_FILE};
@@ -370,18 +371,32 @@ pub fn init_node(dir: &Path, name: &str, hosts: &[String], force: bool) -> Resul
     Ok(request)
 }
 
-/// `cirfed node join`: checks that an admission belongs to this node and installs it.
+/// `cirfed node join`: checks that an admission belongs to this node and
+/// installs it. A renewal (same member id, certificate for the key `node
+/// renew` made) replaces the current admission without `--force`; a running
+/// node takes it from its next handshake.
 pub fn join_node(dir: &Path, admission: &Admission, force: bool) -> Result<(), IdentityError> {
     let signing = keys::read_signing_key(&dir.join(SIGNING_KEY_FILE))?;
+    pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
+    check_card(admission, &signing)?;
+    let renewed = renewal::install_renewed_key(dir, admission)?;
     let tls_key = read_tls_key(dir)?;
     if !pki::cert_public_key_matches(&admission.certificate, &tls_key)? {
         return Err(IdentityError::BadAdmission("the certificate is not for this node's TLS key".into()));
     }
-    pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
-    check_card(admission, &signing)?;
     let json = serde_json::to_string_pretty(admission).expect("admission serializes");
-    keys::write_secret(&dir.join(ADMISSION_FILE), json.as_bytes(), force)?;
+    let same_member = member_id_of_admission(dir)?.as_deref() == Some(admission.member_id.as_str());
+    keys::write_secret(&dir.join(ADMISSION_FILE), json.as_bytes(), force || renewed || same_member)?;
     Ok(())
+}
+
+/// The member id of the installed admission, if there is one.
+fn member_id_of_admission(dir: &Path) -> Result<Option<String>, IdentityError> {
+    let path = dir.join(ADMISSION_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(read_json::<Admission>(&path, "admission")?.member_id))
 }
 
 /// The card must be the authority's, for this node's signing key.
