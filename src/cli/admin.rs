@@ -103,6 +103,14 @@ pub enum FederationCommand {
         #[arg(long)]
         valid_days: Option<u32>,
     },
+    /// Start a new sharing-key epoch: keyed hashes are made under the new key
+    /// from each member's next admission or renewal on; earlier epochs keep
+    /// matching. A revoked member gets no later epoch.
+    RotateSharingKey {
+        /// Operator directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +139,10 @@ pub enum NodeCommand {
         /// Replace a renewal already waiting for its answer.
         #[arg(long)]
         force: bool,
+        /// Also move to a new signing key: the new card replaces the old key
+        /// (records it signed before then stay valid, later ones are refused).
+        #[arg(long)]
+        rotate_signing_key: bool,
     },
     /// Install the admission the operator returned (or its renewal; a running
     /// node uses a renewal from its next handshake, with no restart).
@@ -281,6 +293,16 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 );
             }
         }
+        FederationCommand::RotateSharingKey { dir } => {
+            let mut federation = Federation::open(&dir)?;
+            let epoch = federation.rotate_sharing_key(unix_now())?.epoch;
+            if json {
+                print_json(&json!({ "epoch": epoch }));
+            } else {
+                println!("sharing-key epoch {epoch} started");
+                println!("members take it with their next renewal: cirfed node renew, cirfed federation admit --renew");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -297,14 +319,17 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
                 println!("send {} to the federation operator", request.display());
             }
         }
-        NodeCommand::Renew { dir, force } => {
-            let request = identity::renewal::renew_node(&dir, force)?;
+        NodeCommand::Renew { dir, force, rotate_signing_key } => {
+            let request = identity::renewal::renew_node(&dir, force, rotate_signing_key)?;
             let path = dir.join(identity::renewal::RENEWAL_REQUEST_FILE);
             if json {
                 print_json(&json!({ "member_id": request.member_id, "renewal_request": path }));
             } else {
                 println!("renewal request for member {} written to {}", request.member_id, path.display());
-                println!("the operator answers it with: cirfed federation admit --renew --dir FED {} --out FILE", path.display());
+                println!(
+                    "the operator answers it with: cirfed federation admit --renew --dir FED {} --out FILE",
+                    path.display()
+                );
             }
         }
         NodeCommand::Join { dir, admission, force } => {
