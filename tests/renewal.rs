@@ -130,3 +130,38 @@ fn a_renewal_request_signed_by_another_key_or_for_a_revoked_member_is_refused() 
     let error = fed.federation.renew(&request, &[Role::Read], 30, now).unwrap_err();
     assert!(error.to_string().contains("revoked"), "{error}");
 }
+
+/// A node admitted for `valid_days`.
+fn admit_for(fed: &TestFederation, name: &str, valid_days: u32) -> std::path::PathBuf {
+    let dir = fed.root.path().join(name);
+    let request = identity::init_node(&dir, name, &["localhost".into(), "127.0.0.1".into()], false).unwrap();
+    let admission = fed.federation.admit(&request, &[Role::Publish, Role::Read], valid_days, unix_now()).unwrap();
+    identity::join_node(&dir, &admission, false).unwrap();
+    dir
+}
+
+async fn trust_of(node: &TestNode) -> proto::TrustStatus {
+    let mut client = node.client.clone();
+    client.status(proto::StatusRequest {}).await.unwrap().into_inner().trust.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_node_warns_in_status_from_the_configured_days_before_its_certificate_and_card_expire() {
+    let fed = TestFederation::new();
+    let soon = TestNode::start(&admit_for(&fed, "soon", 10)).await;
+    let later = TestNode::start(&admit_for(&fed, "later", 400)).await;
+    wait_for("both nodes to report their expiry", || async {
+        trust_of(&soon).await.card_valid_until > 0 && trust_of(&later).await.card_valid_until > 0
+    })
+    .await;
+    let warnings = trust_of(&soon).await.warnings;
+    for what in ["tls certificate", "member card"] {
+        assert!(
+            warnings.iter().any(|w| w.contains(what) && w.contains("cirfed node renew")),
+            "{what} not warned of: {warnings:?}"
+        );
+    }
+    assert!(trust_of(&later).await.warnings.is_empty(), "400 days out is past the 30-day default");
+    soon.stop().await;
+    later.stop().await;
+}
