@@ -16,7 +16,23 @@ const CORPUS: &str = include_str!("data/pii_corpus.jsonl");
 /// The corpus must stay large enough for the figures to mean something.
 const MIN_CORPUS_ITEMS: usize = 500;
 /// Every detector is planted at least this often, so its recall is measured.
-const MIN_PLANTED_PER_DETECTOR: usize = 10;
+const MIN_PLANTED_PER_DETECTOR: usize = 5;
+/// The classes issue 8 widened the scrubber with are planted at least this often.
+const MIN_PLANTED_PER_WIDENED_CLASS: usize = 15;
+/// Those classes.
+const WIDENED_CLASSES: [Detector; 9] = [
+    Detector::WebhookUrl,
+    Detector::PresignedUrl,
+    Detector::UrlToken,
+    Detector::Phone,
+    Detector::TenantHost,
+    Detector::StorageBucket,
+    Detector::Iban,
+    Detector::MacAddress,
+    Detector::NationalId,
+];
+/// Lines with nothing to find, so that precision is measured on text like a note's.
+const MIN_NEGATIVES: usize = 50;
 /// Overall recall over every planted item in free text.
 const MIN_RECALL: f64 = 0.98;
 /// Recall of each detector on its own.
@@ -162,7 +178,12 @@ fn free_text_recall_and_precision_per_detector_stay_above_their_thresholds() {
     print_table("all", std::iter::once(("all".to_string(), total)));
     println!();
     print_table("format", score.formats.iter().map(|(f, t)| (f.clone(), *t)));
-    for line in score.missed.iter().map(|m| format!("missed: {m}")).chain(score.false_positives.iter().map(|f| format!("false positive: {f}"))) {
+    for line in score
+        .missed
+        .iter()
+        .map(|m| format!("missed: {m}"))
+        .chain(score.false_positives.iter().map(|f| format!("false positive: {f}")))
+    {
         println!("  {line}");
     }
     let mut failures = Vec::new();
@@ -198,12 +219,14 @@ fn the_corpus_is_large_and_plants_every_detector() {
     ids.dedup();
     assert_eq!(ids.len(), cases.len(), "case ids are unique");
     let score = score_free_text();
-    for detector in Detector::ALL.into_iter().filter(|d| *d != Detector::OrgName || !policy().names.is_empty()) {
+    for detector in Detector::ALL {
         let planted = score.detectors.get(&detector).map_or(0, |t| t.planted);
-        assert!(planted >= MIN_PLANTED_PER_DETECTOR, "{detector} planted {planted} times, under {MIN_PLANTED_PER_DETECTOR}");
+        let least =
+            if WIDENED_CLASSES.contains(&detector) { MIN_PLANTED_PER_WIDENED_CLASS } else { MIN_PLANTED_PER_DETECTOR };
+        assert!(planted >= least, "{detector} planted {planted} times, under {least}");
     }
     let negatives = cases.iter().filter(|c| c.planted.is_empty()).count();
-    assert!(negatives >= MIN_PLANTED_PER_DETECTOR * 5, "only {negatives} cases with nothing to find");
+    assert!(negatives >= MIN_NEGATIVES, "only {negatives} cases with nothing to find, under {MIN_NEGATIVES}");
 }
 
 #[test]

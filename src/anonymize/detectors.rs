@@ -263,7 +263,7 @@ impl Detectors {
                 Check::Pattern,
             ),
             (Detector::GcpProject, regex(r"\bproject\s+([a-z][a-z0-9-]{4,28}[a-z0-9])\b"), Check::ProjectId),
-                        // No card number starts with 0 (ISO/IEC 7812 major industry identifiers 1-9).
+            // No card number starts with 0 (ISO/IEC 7812 major industry identifiers 1-9).
             (Detector::CardNumber, regex(r"\b[1-9](?:[ -]?\d){12,18}\b"), Check::Luhn),
             (
                 Detector::InternalHost,

@@ -127,7 +127,8 @@ fn swedish_personnummer(candidate: &Candidate) -> Option<Span> {
 fn dutch_bsn(candidate: &Candidate) -> Option<Span> {
     confirmed(candidate, |n| {
         let d = digits(n);
-        let sum: i64 = d.iter().enumerate().map(|(i, d)| if i == 8 { -(*d as i64) } else { (9 - i as i64) * *d as i64 }).sum();
+        let sum: i64 =
+            d.iter().enumerate().map(|(i, d)| if i == 8 { -(*d as i64) } else { (9 - i as i64) * *d as i64 }).sum();
         d.len() == 9 && d.iter().any(|d| *d != 0) && sum % 11 == 0
     })
 }
@@ -215,8 +216,12 @@ fn italy_codice_fiscale(candidate: &Candidate) -> Option<Span> {
         let value = |c: u8| (c as char).to_digit(36).expect("alphanumeric") as usize;
         // Even positions count digits as themselves and letters from A = 0.
         let even = |c: u8| if c.is_ascii_digit() { value(c) } else { value(c) - 10 };
-        let sum: usize =
-            n.bytes().take(15).enumerate().map(|(i, c)| if i % 2 == 0 { ITALY_ODD[value(c)] as usize } else { even(c) }).sum();
+        let sum: usize = n
+            .bytes()
+            .take(15)
+            .enumerate()
+            .map(|(i, c)| if i % 2 == 0 { ITALY_ODD[value(c)] as usize } else { even(c) })
+            .sum();
         n.len() == 16 && (b'A' + (sum % 26) as u8) == n.as_bytes()[15]
     })
 }

@@ -27,53 +27,93 @@ const CONTEXT_BYTES: usize = 40;
 
 /// Words that announce a phone number, lowercased.
 const PHONE_WORDS: &[&str] = &[
-    "tel", "tél", "phone", "ph", "call", "called", "calling", "caller", "dial", "dialled", "dialed", "mobile", "mob",
-    "cell", "fax", "hotline", "helpline", "whatsapp", "signal", "sms", "text", "ring", "bridge", "contact", "telefon",
-    "telefono", "teléfono", "téléphone", "handy", "portable", "móvil", "movil", "celular", "número", "电话", "手机",
-    "電話", "携帯", "전화", "휴대폰", "vishing", "voicemail", "phoned",
+    "tel",
+    "tél",
+    "phone",
+    "ph",
+    "call",
+    "called",
+    "calling",
+    "caller",
+    "dial",
+    "dialled",
+    "dialed",
+    "mobile",
+    "mob",
+    "cell",
+    "fax",
+    "hotline",
+    "helpline",
+    "whatsapp",
+    "signal",
+    "sms",
+    "text",
+    "ring",
+    "bridge",
+    "contact",
+    "telefon",
+    "telefono",
+    "teléfono",
+    "téléphone",
+    "handy",
+    "portable",
+    "móvil",
+    "movil",
+    "celular",
+    "número",
+    "电话",
+    "手机",
+    "電話",
+    "携帯",
+    "전화",
+    "휴대폰",
+    "vishing",
+    "voicemail",
+    "phoned",
 ];
 
 /// Words after "call" that make it no phone call (`call stack 1024 2048`).
-const NOT_A_PHONE_CALL: &[&str] = &["stack", "graph", "chain", "tree", "site", "sites", "count", "rate", "volume", "depth", "id"];
+const NOT_A_PHONE_CALL: &[&str] =
+    &["stack", "graph", "chain", "tree", "site", "sites", "count", "rate", "volume", "depth", "id"];
 
 /// National number lengths (after the country code) of the markets notes
 /// name most; others get E.164's general bounds.
 const NATIONAL_LENGTHS: &[(&str, usize, usize)] = &[
-    ("1", 10, 10),   // US, CA
-    ("7", 10, 10),   // RU, KZ
-    ("86", 10, 11),  // CN
-    ("81", 9, 10),   // JP
-    ("49", 6, 13),   // DE
-    ("44", 9, 10),   // GB
-    ("33", 9, 9),    // FR
-    ("91", 10, 10),  // IN
-    ("82", 8, 10),   // KR
-    ("61", 9, 9),    // AU
-    ("55", 10, 11),  // BR
-    ("31", 9, 9),    // NL
-    ("39", 6, 11),   // IT
-    ("34", 9, 9),    // ES
-    ("46", 7, 10),   // SE
-    ("41", 9, 9),    // CH
-    ("65", 8, 8),    // SG
-    ("353", 7, 9),   // IE
-    ("972", 8, 9),   // IL
-    ("52", 10, 10),  // MX
-    ("48", 9, 9),    // PL
-    ("43", 4, 13),   // AT
-    ("32", 8, 9),    // BE
-    ("45", 8, 8),    // DK
-    ("47", 8, 8),    // NO
-    ("358", 5, 12),  // FI
-    ("351", 9, 9),   // PT
-    ("971", 8, 9),   // AE
-    ("966", 8, 9),   // SA
-    ("27", 9, 9),    // ZA
-    ("62", 8, 12),   // ID
-    ("60", 8, 10),   // MY
-    ("64", 8, 10),   // NZ
-    ("852", 8, 8),   // HK
-    ("886", 8, 9),   // TW
+    ("1", 10, 10),  // US, CA
+    ("7", 10, 10),  // RU, KZ
+    ("86", 10, 11), // CN
+    ("81", 9, 10),  // JP
+    ("49", 6, 13),  // DE
+    ("44", 9, 10),  // GB
+    ("33", 9, 9),   // FR
+    ("91", 10, 10), // IN
+    ("82", 8, 10),  // KR
+    ("61", 9, 9),   // AU
+    ("55", 10, 11), // BR
+    ("31", 9, 9),   // NL
+    ("39", 6, 11),  // IT
+    ("34", 9, 9),   // ES
+    ("46", 7, 10),  // SE
+    ("41", 9, 9),   // CH
+    ("65", 8, 8),   // SG
+    ("353", 7, 9),  // IE
+    ("972", 8, 9),  // IL
+    ("52", 10, 10), // MX
+    ("48", 9, 9),   // PL
+    ("43", 4, 13),  // AT
+    ("32", 8, 9),   // BE
+    ("45", 8, 8),   // DK
+    ("47", 8, 8),   // NO
+    ("358", 5, 12), // FI
+    ("351", 9, 9),  // PT
+    ("971", 8, 9),  // AE
+    ("966", 8, 9),  // SA
+    ("27", 9, 9),   // ZA
+    ("62", 8, 12),  // ID
+    ("60", 8, 10),  // MY
+    ("64", 8, 10),  // NZ
+    ("852", 8, 8),  // HK
+    ("886", 8, 9),  // TW
 ];
 
 pub(super) fn patterns() -> Vec<Pattern> {
@@ -189,10 +229,10 @@ fn announced(before: &str) -> bool {
         from += 1;
     }
     let window = before[from..].to_lowercase();
-    let words: Vec<&str> =
-        window.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = window.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect();
     let announces = |(n, word): (usize, &&str)| {
-        let not_a_call = word.starts_with("call") && words.get(n + 1).is_some_and(|next| NOT_A_PHONE_CALL.contains(next));
+        let not_a_call =
+            word.starts_with("call") && words.get(n + 1).is_some_and(|next| NOT_A_PHONE_CALL.contains(next));
         PHONE_WORDS.contains(word) && !not_a_call
     };
     words.iter().enumerate().any(announces) || window.contains('☎') || window.contains('📞')
@@ -201,8 +241,7 @@ fn announced(before: &str) -> bool {
 fn is_phone(run: &str, context: bool) -> bool {
     let Some(shape) = Shape::parse(run) else { return false };
     let digits = shape.digits();
-    if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) || is_date(&shape) || is_dotted_address(&shape, run)
-    {
+    if !(MIN_DIGITS..=MAX_DIGITS).contains(&digits.len()) || is_date(&shape) || is_dotted_address(&shape, run) {
         return false;
     }
     if shape.international || run.starts_with("00") {
@@ -255,7 +294,8 @@ fn north_american(shape: &Shape) -> bool {
     let separators = &shape.separators[shape.separators.len() - 2..];
     let bracketed = shape.groups[shape.groups.len() - 3].1;
     let plain = separators[0] == separators[1] && matches!(separators[0].as_str(), "-" | "." | " ");
-    let bracket_form = bracketed && matches!(separators[0].as_str(), ")" | ") ") && matches!(separators[1].as_str(), "-" | " ");
+    let bracket_form =
+        bracketed && matches!(separators[0].as_str(), ")" | ") ") && matches!(separators[1].as_str(), "-" | " ");
     n_xx(groups[0]) && n_xx(groups[1]) && (plain || bracket_form)
 }
 
@@ -314,10 +354,11 @@ fn is_dotted_address(shape: &Shape, run: &str) -> bool {
 /// assignments: 1 and 7 alone, then two- or three-digit codes).
 fn country_code(digits: &str) -> Option<&str> {
     const TWO_DIGIT: &[u8] = &[
-        20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54, 55, 56, 57, 58, 60,
-        61, 62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98,
+        20, 27, 30, 31, 32, 33, 34, 36, 39, 40, 41, 43, 44, 45, 46, 47, 48, 49, 51, 52, 53, 54, 55, 56, 57, 58, 60, 61,
+        62, 63, 64, 65, 66, 81, 82, 84, 86, 90, 91, 92, 93, 94, 95, 98,
     ];
-    const THREE_DIGIT_PREFIXES: &[u8] = &[21, 22, 23, 24, 25, 26, 29, 35, 37, 38, 42, 50, 59, 67, 68, 69, 85, 87, 88, 96, 97, 99];
+    const THREE_DIGIT_PREFIXES: &[u8] =
+        &[21, 22, 23, 24, 25, 26, 29, 35, 37, 38, 42, 50, 59, 67, 68, 69, 85, 87, 88, 96, 97, 99];
     match digits.as_bytes().first()? {
         b'1' | b'7' => return Some(&digits[..1]),
         b'0' => return None,

@@ -27,14 +27,27 @@ fn found_by(text: &str, detector: Detector) -> Vec<String> {
 
 /// Prose around an item: words that trigger no detector.
 fn prose() -> impl Strategy<Value = (String, String)> {
-    let words = prop::sample::select(vec!["the", "payment", "went", "to", "and", "was", "flagged", "by", "ops", "on", "Monday"]);
+    let words = prop::sample::select(vec![
+        "the", "payment", "went", "to", "and", "was", "flagged", "by", "ops", "on", "Monday",
+    ]);
     (prop::collection::vec(words.clone(), 0..6), prop::collection::vec(words, 0..6))
         .prop_map(|(before, after)| (before.join(" "), after.join(" ")))
 }
 
 /// An IBAN of a real country length with valid check digits, grouped by four or not.
 fn iban() -> impl Strategy<Value = String> {
-    let countries = prop::sample::select(vec![("DE", 22), ("GB", 22), ("FR", 27), ("NL", 18), ("ES", 24), ("IT", 27), ("CH", 21), ("BE", 16), ("NO", 15), ("SA", 24)]);
+    let countries = prop::sample::select(vec![
+        ("DE", 22),
+        ("GB", 22),
+        ("FR", 27),
+        ("NL", 18),
+        ("ES", 24),
+        ("IT", 27),
+        ("CH", 21),
+        ("BE", 16),
+        ("NO", 15),
+        ("SA", 24),
+    ]);
     (countries, prop::collection::vec(0u8..10, 32), any::<bool>()).prop_map(|((country, length), digits, grouped)| {
         let bban: String = digits.iter().take(length - 4).map(|d| char::from(b'0' + d)).collect();
         let compact = format!("{country}{}{bban}", iban_check_digits(country, &bban));
@@ -47,8 +60,11 @@ fn iban() -> impl Strategy<Value = String> {
 
 /// A token of the shape webhook and signed URLs carry.
 fn token(len: usize) -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".to_vec()), len)
-        .prop_map(|bytes| String::from_utf8(bytes).expect("ascii") + "7q")
+    prop::collection::vec(
+        prop::sample::select(b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789".to_vec()),
+        len,
+    )
+    .prop_map(|bytes| String::from_utf8(bytes).expect("ascii") + "7q")
 }
 
 /// The phone numbers of the largest markets as people write them: with a
@@ -56,9 +72,24 @@ fn token(len: usize) -> impl Strategy<Value = String> {
 /// of three split by one separator.
 fn phone() -> impl Strategy<Value = String> {
     let markets = prop::sample::select(vec![
-        ("+1 ", "", 10), ("+44 ", "0", 10), ("+49 ", "0", 10), ("+33 ", "0", 9), ("+81 ", "0", 10), ("+82 ", "0", 9),
-        ("+61 ", "0", 9), ("+31 ", "0", 9), ("+46 ", "0", 9), ("+41 ", "0", 9), ("+353 ", "0", 9), ("+972 ", "0", 9),
-        ("+86 ", "0", 10), ("+91 ", "0", 10), ("+55 ", "0", 10), ("+52 ", "", 10), ("+34 ", "", 9), ("+39 ", "0", 9),
+        ("+1 ", "", 10),
+        ("+44 ", "0", 10),
+        ("+49 ", "0", 10),
+        ("+33 ", "0", 9),
+        ("+81 ", "0", 10),
+        ("+82 ", "0", 9),
+        ("+61 ", "0", 9),
+        ("+31 ", "0", 9),
+        ("+46 ", "0", 9),
+        ("+41 ", "0", 9),
+        ("+353 ", "0", 9),
+        ("+972 ", "0", 9),
+        ("+86 ", "0", 10),
+        ("+91 ", "0", 10),
+        ("+55 ", "0", 10),
+        ("+52 ", "", 10),
+        ("+34 ", "", 9),
+        ("+39 ", "0", 9),
         ("+65 ", "", 8),
     ]);
     let separators = prop::sample::select(vec![" ", "-"]);

@@ -86,9 +86,38 @@ const STORAGE_PLATFORMS: &[&str] = &[
 
 /// First labels that are the platform's own hosts, not a tenant's.
 const PLATFORM_HOSTS: &[&str] = &[
-    "www", "login", "signin", "auth", "id", "status", "support", "help", "docs", "developer", "developers",
-    "community", "trust", "blog", "api", "app", "apps", "admin", "portal", "hooks", "files", "cdn", "static",
-    "mail", "ask", "marketplace", "slack-files", "slack-imgs", "downloads", "partners", "account", "accounts",
+    "www",
+    "login",
+    "signin",
+    "auth",
+    "id",
+    "status",
+    "support",
+    "help",
+    "docs",
+    "developer",
+    "developers",
+    "community",
+    "trust",
+    "blog",
+    "api",
+    "app",
+    "apps",
+    "admin",
+    "portal",
+    "hooks",
+    "files",
+    "cdn",
+    "static",
+    "mail",
+    "ask",
+    "marketplace",
+    "slack-files",
+    "slack-imgs",
+    "downloads",
+    "partners",
+    "account",
+    "accounts",
 ];
 
 /// Storage URI schemes: S3 (and Hadoop's s3a/s3n), Cloud Storage, Azure
@@ -150,7 +179,9 @@ pub(super) fn is_platform_host(label: &str) -> bool {
 /// A tenant or bucket host: not the platform's own, and not the start of a
 /// longer name (`acme.okta.com.evil.example` is the attacker's).
 fn platform_host(candidate: &Candidate) -> Option<Span> {
-    if is_platform_host(candidate.item_str().trim_end_matches('.')) || continues_host_name(&candidate.text[candidate.whole.1..]) {
+    if is_platform_host(candidate.item_str().trim_end_matches('.'))
+        || continues_host_name(&candidate.text[candidate.whole.1..])
+    {
         return None;
     }
     Some(Span { start: candidate.whole.0, end: candidate.whole.1, ..candidate.span() })

@@ -37,7 +37,11 @@ pub(super) fn patterns() -> Vec<Pattern> {
         // One pattern for both URL detectors: a URL is classified once, so a
         // webhook carrying a `sig=` (Logic Apps) is not also a pre-signed URL.
         // `:\/\/` too: URLs inside JSON strings escape their slashes.
-        (Detector::WebhookUrl, regex(r#"(?i)\b(?:h(?:tt|xx)ps?|wss?):(?:\\?/){2}[^\s"<>`]+"#), Check::Custom(secret_url)),
+        (
+            Detector::WebhookUrl,
+            regex(r#"(?i)\b(?:h(?:tt|xx)ps?|wss?):(?:\\?/){2}[^\s"<>`]+"#),
+            Check::Custom(secret_url),
+        ),
         (
             Detector::UrlToken,
             regex(&format!(r#"(?i)[?&#;](?:{CREDENTIAL_KEYS}|{SECRET_SHAPED_KEYS})=([^&#\s"'<>`]+)"#)),
@@ -237,7 +241,8 @@ mod tests {
 
     #[test]
     fn signed_object_urls_are_presigned_and_logic_app_urls_are_webhooks() {
-        let s3 = "https://exports-7.s3.eu-west-1.amazonaws.com/a.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=9f0e";
+        let s3 =
+            "https://exports-7.s3.eu-west-1.amazonaws.com/a.csv?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=9f0e";
         assert_eq!(found(s3), [(Detector::PresignedUrl, s3)]);
         let sas = "https://acct9.blob.core.windows.net/c/f.bak?sv=2022-11-02&se=2024-05-01&sp=r&sig=Zm9v%3D";
         assert_eq!(found(sas), [(Detector::PresignedUrl, sas)]);
@@ -247,11 +252,11 @@ mod tests {
 
     #[test]
     fn query_tokens_are_redacted_without_the_next_parameter() {
+        assert_eq!(found("GET /cb?state=xyz&access_token=ya29a0Kx81&user=3"), [(Detector::UrlToken, "ya29a0Kx81")]);
         assert_eq!(
-            found("GET /cb?state=xyz&access_token=ya29a0Kx81&user=3"),
-            [(Detector::UrlToken, "ya29a0Kx81")]
+            found("https://maps.example.com/js?key=AIzaSyA1b2C3d4E5f6"),
+            [(Detector::UrlToken, "AIzaSyA1b2C3d4E5f6")]
         );
-        assert_eq!(found("https://maps.example.com/js?key=AIzaSyA1b2C3d4E5f6"), [(Detector::UrlToken, "AIzaSyA1b2C3d4E5f6")]);
         assert!(found("https://shop.example.com/p?key=homepage&code=404&sig=abc").is_empty());
     }
 
@@ -260,6 +265,9 @@ mod tests {
         let url = "https://hooks.slack.com/services/T0AB12CD3/B0EF45GH6/q1w2e3r4";
         assert_eq!(generalise(Detector::WebhookUrl, url).unwrap(), "https://hooks.slack.com/[redacted:webhook_url]");
         let url = "https://Acme-Team.webhook.office.com/webhookb2/0a1b@0c2d/IncomingWebhook/9f8e/0a1b";
-        assert_eq!(generalise(Detector::WebhookUrl, url).unwrap(), "https://*.webhook.office.com/[redacted:webhook_url]");
+        assert_eq!(
+            generalise(Detector::WebhookUrl, url).unwrap(),
+            "https://*.webhook.office.com/[redacted:webhook_url]"
+        );
     }
 }

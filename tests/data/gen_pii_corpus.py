@@ -7,7 +7,7 @@ Fictional ranges are used where numbering plans reserve them (NANP 555-01xx,
 Ofcom's drama numbers, ACMA's 0491 570 range). The format sources are in
 pii_corpus.SOURCES.md. Run from the repository root:
 
-    python3 tests/data/gen_pii_corpus.py > /tmp/new.jsonl
+    python3 tests/data/gen_pii_corpus.py > /tmp/new.jsonl   # lines c136-c586
 """
 import json
 import random
@@ -259,7 +259,7 @@ tenant_templates = [
     "Logs from {v} show 18,000 requests with a replayed session cookie.",
 ]
 for n, v in enumerate(tenants):
-    case("description", tenant_templates[n % len(tenant_templates)].format(v=v), [p("tenant_host", v, "tenant/" + v.split(".", 1)[1])])
+    case("description", tenant_templates[n % len(tenant_templates)].format(v=v), [p("tenant_host", v, "tenant/platform")])
 
 # ---------------------------------------------------------------- storage
 buckets = [
