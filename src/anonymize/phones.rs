@@ -13,6 +13,7 @@
 //! - a bracketed area code without one (BR, MX): `(11) 91234-5678`;
 //! - anything else number-shaped (`612 34 56 78`, `6123 4567`) only after a
 //!   word that says a phone number follows (`call`, `tel`, `mobile`, ...).
+//!
 //! Dates and IPv4 addresses are refused whatever their context.
 
 use super::detectors::{regex, Candidate, Check, Detector, Pattern, Span};
