@@ -406,9 +406,9 @@ fn check_card(admission: &Admission, signing: &SigningKey) -> Result<(), Identit
         .map_err(|_| IdentityError::BadAdmission("the member card signature does not verify".into()))?;
     match card_record.body {
         Some(Body::MemberCard(card)) if card.signing_key == signing.verifying_key().as_bytes() => Ok(()),
-        Some(Body::MemberCard(_)) => {
-            Err(IdentityError::BadAdmission("the member card is for another node's key".into()))
-        }
+        Some(Body::MemberCard(_)) => Err(IdentityError::BadAdmission(
+            "the member card is not for this node: it names another signing key".into(),
+        )),
         _ => Err(IdentityError::BadAdmission("the card record is not a member card".into())),
     }
 }
