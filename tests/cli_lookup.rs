@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Peak resident memory the streaming lookup may reach, whatever its input.
 const STREAM_RSS_BOUND_BYTES: u64 = 96 << 20;
@@ -140,7 +140,6 @@ fn bad_lines_are_reported_with_their_line_numbers_and_the_run_goes_on() {
     assert_eq!(out.status.code(), Some(0), "bad lines do not turn a match into an error");
 }
 
-
 #[test]
 fn exit_status_is_0_for_a_match_1_for_none_and_2_for_an_error() {
     let setup = setup();
@@ -159,5 +158,8 @@ fn exit_status_is_0_for_a_match_1_for_none_and_2_for_an_error() {
     assert_eq!(lookup(&["benign.example"]), Some(1));
     let unreachable = cirfed(&["lookup", "--stdin", "--api", "127.0.0.1:1"]);
     assert_eq!(unreachable.status.code(), Some(2), "no node is an error");
-    assert_eq!(cirfed(&["lookup", "evil.example", "--node", s(&setup.root.path().join("none"))]).status.code(), Some(2));
+    assert_eq!(
+        cirfed(&["lookup", "evil.example", "--node", s(&setup.root.path().join("none"))]).status.code(),
+        Some(2)
+    );
 }

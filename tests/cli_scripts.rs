@@ -7,7 +7,6 @@ mod common;
 
 use common::cli::{cirfed, json, ok, s, setup, spawn, stdout_json, Setup};
 use common::{serve, wait_for, TestNode, DEADLINE};
-use serde_json::Value;
 use std::net::TcpListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -75,11 +74,8 @@ fn a_dry_run_says_already_stored_for_lines_the_node_holds() {
     assert_eq!(dry["already_stored"], 2);
     let flags: Vec<_> = dry["records"].as_array().unwrap().iter().map(|r| r["already_stored"].clone()).collect();
     assert_eq!(flags, [true, true, false]);
-    let one = ok(&["publish", "indicator", "--value", "bulk-0.example", "--level", "3", "--tlp", "green", "--dry-run"]
-        .iter()
-        .chain(&["--api", server.addr.as_str()])
-        .copied()
-        .collect::<Vec<_>>());
+    let args = ["publish", "indicator", "--value", "bulk-0.example", "--level", "3", "--tlp", "green", "--dry-run"];
+    let one = ok(&[&args[..], &["--api", &server.addr]].concat());
     assert!(one.contains("already stores this record"), "{one}");
 }
 
@@ -163,11 +159,12 @@ fn every_json_command_prints_a_json_error_object_with_a_stable_code() {
     let setup = setup();
     let server = serve(&setup.node);
     let unknown = "00".repeat(32);
+    let nowhere = setup.root.path().join("nowhere");
     let cases: [(&[&str], &str); 5] = [
         (&["show", &unknown, "--api", &server.addr], "not_found"),
         (&["publish", "indicator", "--value", "192.168.1.1", "--api", &server.addr], "refused_by_scrub_policy"),
         (&["status", "--api", "127.0.0.1:1"], "unreachable"),
-        (&["list", "--node", s(&setup.root.path().join("nowhere"))], "node_not_running"),
+        (&["list", "--node", s(&nowhere)], "node_not_running"),
         (&["list", "--kind", "nonsense", "--api", &server.addr], "usage"),
     ];
     for (args, code) in cases {

@@ -207,7 +207,10 @@ impl BulkReport {
             println!(
                 "stopped at line {} of {}: the lines above were acknowledged by the node; from line {} on, \
                  nothing is known to be stored ({})",
-                stopped.line, self.lines, stopped.line, stopped.error["error"]["message"].as_str().unwrap_or_default()
+                stopped.line,
+                self.lines,
+                stopped.line,
+                stopped.error["error"]["message"].as_str().unwrap_or_default()
             );
             println!("{RERUN_NOTE}");
         }
@@ -219,7 +222,9 @@ impl BulkReport {
             for a in self.accepted.iter().take(MAX_REFUSALS_SHOWN) {
                 let (line, id) = (a.line, hex::encode(&a.id));
                 match a.created {
-                    true => println!("  line {line}: would share record {id} ({} bytes; --json shows them)", a.record.len()),
+                    true => {
+                        println!("  line {line}: would share record {id} ({} bytes; --json shows them)", a.record.len())
+                    }
                     false => println!("  line {line}: already stored as record {id}"),
                 }
             }

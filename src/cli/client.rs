@@ -51,7 +51,10 @@ fn address(target: &ApiTarget) -> Result<Address, ClientError> {
             dir: dir.clone(),
             reason: format!("no {API_ADDR_FILE}: `serve` writes it while the node runs"),
         }),
-        Err(e) => Err(ClientError::NodeNotRunning { dir: dir.clone(), reason: format!("cannot read {}: {e}", path.display()) }),
+        Err(e) => Err(ClientError::NodeNotRunning {
+            dir: dir.clone(),
+            reason: format!("cannot read {}: {e}", path.display()),
+        }),
     }
 }
 

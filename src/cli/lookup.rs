@@ -206,7 +206,10 @@ fn read_input(input: impl Read, chunks: mpsc::Sender<Batch>, bad_lines: &AtomicU
             }
         }
         let drained = input.buffer().is_empty();
-        if (chunk.is_full() || drained) && !chunk.is_empty() && chunks.blocking_send(std::mem::take(&mut chunk)).is_err() {
+        if (chunk.is_full() || drained)
+            && !chunk.is_empty()
+            && chunks.blocking_send(std::mem::take(&mut chunk)).is_err()
+        {
             return Ok(()); // the lookup ended early; its error is reported there
         }
     }
@@ -293,14 +296,16 @@ async fn lookup_stdin(mut client: NodeClient<Channel>, args: LookupArgs, json: b
     let (pending, pending_in) = mpsc::unbounded_channel();
     let in_flight = Arc::new(Semaphore::new(MAX_BATCHES_IN_FLIGHT));
     tokio::spawn(send_batches(chunks_in, Outbox { requests, pending, in_flight, kind: type_code(args.kind) }));
-    let replies =
-        client.lookup_stream(ReceiverStream::new(requests_out)).await.map_err(status_error)?.into_inner();
+    let replies = client.lookup_stream(ReceiverStream::new(requests_out)).await.map_err(status_error)?.into_inner();
     let printer = Printer { json, hits_only: args.hits_only, timeout: Duration::from_secs(args.target.timeout) };
     let Some(tally) = printer.print_answers(replies, pending_in).await? else {
         return Ok(ExitCode::SUCCESS); // stdout closed (`| head`): stop quietly, as grep does
     };
     // The batcher ended, so the reader has returned: joining does not block.
-    reader.join().map_err(|_| anyhow::anyhow!("the standard input reader failed"))?.context("cannot read standard input")?;
+    reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the standard input reader failed"))?
+        .context("cannot read standard input")?;
     let invalid = tally.invalid + bad_lines.load(Ordering::Relaxed);
     if !json {
         eprintln!("{} looked up, {} matched, {invalid} invalid", tally.looked_up, tally.matched);
@@ -426,7 +431,8 @@ mod tests {
     }
 
     /// A batcher over fresh channels: (chunks in, requests out, pending out, places in flight).
-    fn batcher() -> (mpsc::Sender<Batch>, mpsc::Receiver<LookupRequest>, mpsc::UnboundedReceiver<Pending>, Arc<Semaphore>) {
+    fn batcher(
+    ) -> (mpsc::Sender<Batch>, mpsc::Receiver<LookupRequest>, mpsc::UnboundedReceiver<Pending>, Arc<Semaphore>) {
         let (chunks, chunks_in) = mpsc::channel(16);
         let (requests, requests_out) = mpsc::channel(16);
         let (pending, pending_out) = mpsc::unbounded_channel();

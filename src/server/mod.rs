@@ -251,7 +251,8 @@ impl AddrFiles {
         let mut written = AddrFiles(Vec::new());
         for (file, addr) in files {
             let path = dir.join(file);
-            std::fs::write(&path, addr.to_string()).map_err(|e| ServerError::Io { path: path.clone(), reason: e.to_string() })?;
+            std::fs::write(&path, addr.to_string())
+                .map_err(|e| ServerError::Io { path: path.clone(), reason: e.to_string() })?;
             written.0.push(path);
         }
         Ok(written)

@@ -32,9 +32,8 @@ pub fn json(args: &[&str]) -> Value {
 
 /// stdout as one JSON document, whatever the exit status.
 pub fn stdout_json(out: &Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&out.stdout))
-    })
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", String::from_utf8_lossy(&out.stdout)))
 }
 
 pub fn s(path: &Path) -> &str {
