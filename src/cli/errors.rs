@@ -13,7 +13,7 @@ pub enum ClientError {
     #[error("the node in {} is not running ({reason}); start it with `cirfed serve --dir {}`", .dir.display(), .dir.display())]
     NodeNotRunning { dir: PathBuf, reason: String },
     /// Nothing answers at the address (wrong address, node down).
-    #[error("cannot reach the node's local API at {addr}: is `cirfed serve` running?")]
+    #[error("cannot reach the node's local API at {addr} (is `cirfed serve` running?)")]
     Unreachable { addr: String },
     /// The node took the connection but did not answer: paused, overloaded or not a cirfed node.
     #[error("the node did not answer within {}s: it may be paused or overloaded (raise it with --timeout SECS)", .after.as_secs())]
