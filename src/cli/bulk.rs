@@ -123,11 +123,12 @@ impl BulkReport {
         if !outcome.redactions.is_empty() {
             self.redacted.push((line, outcome.redactions));
         }
-        match outcome.created {
+        let created = if self.dry_run { !outcome.already_stored } else { outcome.created };
+        match created {
             true => self.created += 1,
             false => self.duplicates += 1,
         }
-        self.accepted.push(Accepted { line, id: outcome.id, created: outcome.created, record: outcome.record });
+        self.accepted.push(Accepted { line, id: outcome.id, created, record: outcome.record });
     }
 
     fn skip(&mut self, line: usize, source: &str, reason: &str) {

@@ -192,18 +192,18 @@ fn print_dry_run(outcome: &proto::Outcome, json: bool) {
     if json {
         let mut value = output::prepared_json(outcome);
         value["dry_run"] = json!(true);
-        value["already_stored"] = json!(!outcome.created);
+        value["already_stored"] = json!(outcome.already_stored);
         value["redactions"] = output::redactions_json(&outcome.redactions);
         print_json(&value);
         return;
     }
-    match outcome.created {
-        true => println!(
+    match outcome.already_stored {
+        false => println!(
             "dry run: nothing was signed or stored. This record ({} bytes, id {}) would be signed and shared:",
             outcome.record.len(),
             hex::encode(&outcome.id)
         ),
-        false => println!(
+        true => println!(
             "dry run: nothing was signed or stored. The node already stores this record (id {}): \
              publishing it would change nothing.",
             hex::encode(&outcome.id)
