@@ -111,8 +111,9 @@ pub struct Engine {
     /// first, so a lookup probes only those.
     v6_lengths: Vec<u8>,
     active: usize,
-    /// The federation's keyed-hash key, to match values shared as keyed hashes.
-    hash_key: Option<[u8; 32]>,
+    /// The federation's keyed-hash keys, one per sharing epoch still in use,
+    /// to match values shared as keyed hashes under any of them.
+    hash_keys: Vec<[u8; 32]>,
     /// Author keys, indexed by [`Entry::author`].
     authors: Vec<[u8; 32]>,
     author_indexes: HashMap<[u8; 32], u32, RandomState>,
@@ -178,7 +179,7 @@ impl Default for Engine {
             v6: (0..=128).map(|_| Map::default()).collect(),
             v6_lengths: Vec::new(),
             active: 0,
-            hash_key: None,
+            hash_keys: Vec::new(),
             authors: Vec::new(),
             author_indexes: HashMap::default(),
         }
@@ -283,16 +284,24 @@ impl Engine {
 
     /// Lets lookups match indicators shared as keyed hashes under `key`.
     pub fn set_hash_key(&mut self, key: [u8; 32]) {
-        self.hash_key = Some(key);
+        self.hash_keys = vec![key];
+    }
+
+    /// Lets lookups match keyed hashes under every one of `keys` (every
+    /// sharing epoch): a rotation loses no match.
+    pub fn set_hash_keys(&mut self, keys: Vec<[u8; 32]>) {
+        self.hash_keys = keys;
     }
 
     /// Appends to `hits` every live indicator matching `observable` at `now`.
     pub fn lookup_into(&self, observable: &Observable, now: i64, hits: &mut Vec<Hit>) {
         let value = observable.value.as_str();
         let hashed = &self.exact[ObservableType::KeyedHash.code() as usize];
-        if let (Some(key), false) = (&self.hash_key, hashed.is_empty()) {
-            let hash = crate::anonymize::keyed_hash(key, observable.kind, value);
-            self.exact_into(ObservableType::KeyedHash, &hash, now, MatchKind::Exact, hits);
+        if !hashed.is_empty() {
+            for key in &self.hash_keys {
+                let hash = crate::anonymize::keyed_hash(key, observable.kind, value);
+                self.exact_into(ObservableType::KeyedHash, &hash, now, MatchKind::Exact, hits);
+            }
         }
         if observable.kind == ObservableType::Ipv4 {
             return self.ipv4_into(value, now, MatchKind::Exact, hits);
@@ -477,6 +486,20 @@ mod tests {
         engine.set_hash_key(key);
         assert_eq!(query(&engine, "PHISH@evil.example"), [(1, MatchKind::Exact, hash)]);
         assert!(query(&engine, "other@evil.example").is_empty());
+    }
+
+    #[test]
+    fn keyed_hashes_from_every_sharing_epoch_match() {
+        let (old, new) = ([7; 32], [8; 32]);
+        let before = crate::anonymize::keyed_hash(&old, ObservableType::Email, "a@evil.example");
+        let after = crate::anonymize::keyed_hash(&new, ObservableType::Email, "b@evil.example");
+        let mut engine =
+            engine(&[(1, ObservableType::KeyedHash, before.as_str()), (2, ObservableType::KeyedHash, after.as_str())]);
+        engine.set_hash_keys(vec![old, new]);
+        assert_eq!(query(&engine, "a@evil.example"), [(1, MatchKind::Exact, before)]);
+        assert_eq!(query(&engine, "b@evil.example"), [(2, MatchKind::Exact, after)]);
+        engine.set_hash_keys(vec![new]);
+        assert!(query(&engine, "a@evil.example").is_empty(), "a retired epoch no longer matches");
     }
 
     #[test]

@@ -11,7 +11,9 @@ pub fn to_status(error: NodeError) -> Status {
     let code = match &error {
         NodeError::Record(_) | NodeError::BatchTooLarge { .. } | NodeError::EmptyDraft => Code::InvalidArgument,
         NodeError::NotAuthor { .. } | NodeError::TlpViolation { .. } => Code::PermissionDenied,
-        NodeError::Scrub(_) | NodeError::Warninglisted { .. } => Code::FailedPrecondition,
+        NodeError::Scrub(_) | NodeError::Warninglisted { .. } | NodeError::IdentityChanged(_) => {
+            Code::FailedPrecondition
+        }
         NodeError::Write(_) => Code::Unavailable,
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::Store(StoreError::Locked(_)) => Code::Unavailable,

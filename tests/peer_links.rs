@@ -326,3 +326,33 @@ async fn a_peer_that_dialed_in_shows_in_status_until_it_goes_away() {
     wait_for("A to show as gone", || async { inbound(&b).is_some_and(|s| !s.connected) }).await;
     b.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_peer_error_is_cleared_once_a_new_session_works_and_names_each_cause_once() {
+    let fed = TestFederation::new();
+    let b_dir = fed.admit_node("b");
+    let b = TestNode::start(&b_dir).await;
+    let b_addr = b.running.federation_addr;
+    let a = TestNode::start_with_peers(&fed.admit_node("a"), &[&b]).await;
+    let addr = b_addr.to_string();
+    wait_for("A's link to B", || async { link_to(&a, &addr).is_some_and(|s| s.connected) }).await;
+
+    b.stop().await;
+    wait_for("the link to go down with a reason", || async {
+        link_to(&a, &addr).is_some_and(|s| !s.connected && !s.last_error.is_empty())
+    })
+    .await;
+    let down = link_to(&a, &addr).unwrap().last_error;
+    let causes: Vec<&str> = down.split(": ").collect();
+    let distinct: BTreeSet<&str> = causes.iter().copied().collect();
+    assert_eq!(causes.len(), distinct.len(), "a cause said twice: {down}");
+
+    // B comes back on the same address: the next session works and the old error goes.
+    let mut overrides = cirfed::server::Overrides::loopback();
+    overrides.federation_listen = Some(b_addr);
+    let b = cirfed::server::start(&b_dir, overrides).await.expect("b restarts on its address");
+    wait_for("A's link to B to come back", || async { link_to(&a, &addr).is_some_and(|s| s.connected) }).await;
+    assert_eq!(link_to(&a, &addr).unwrap().last_error, "", "the error was the earlier session's");
+    b.stop().await.unwrap();
+    a.stop().await;
+}

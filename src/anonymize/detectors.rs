@@ -2,7 +2,12 @@
 //!
 //! A regular expression finds candidates; a check in code confirms the ones a
 //! pattern cannot decide (address ranges, the Luhn digit, digit counts).
+//! The detectors beyond the first ones live in their own modules: secret
+//! URLs (`urls`), tenant hosts and buckets (`tenants`), phone numbers
+//! (`phones`), IBANs and MAC addresses (`identifiers`), national identity
+//! numbers (`national_ids`); each hands its patterns to [`Detectors::new`].
 
+use super::{identifiers, national_ids, phones, tenants, urls};
 use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -16,12 +21,20 @@ pub enum Detector {
     BearerToken,
     AccessKey,
     Secret,
+    WebhookUrl,
+    PresignedUrl,
+    UrlToken,
     Email,
     AwsAccount,
     AzureId,
     GcpProject,
+    Iban,
+    NationalId,
     CardNumber,
     Phone,
+    MacAddress,
+    StorageBucket,
+    TenantHost,
     InternalHost,
     PrivateIp,
     OrgName,
@@ -29,19 +42,28 @@ pub enum Detector {
 
 impl Detector {
     /// Every detector, in priority order: where two findings overlap, the
-    /// earlier detector's wins (a JWT inside a bearer header is a bearer token).
-    pub const ALL: [Detector; 14] = [
+    /// earlier detector's wins (a JWT inside a bearer header is a bearer token,
+    /// a webhook URL carrying a `sig=` is a webhook, not a pre-signed URL).
+    pub const ALL: [Detector; 22] = [
         Detector::PrivateKey,
         Detector::BearerToken,
         Detector::Jwt,
+        Detector::WebhookUrl,
+        Detector::PresignedUrl,
+        Detector::UrlToken,
         Detector::Secret,
         Detector::AccessKey,
         Detector::Email,
         Detector::AwsAccount,
         Detector::AzureId,
         Detector::GcpProject,
+        Detector::Iban,
+        Detector::NationalId,
         Detector::CardNumber,
         Detector::Phone,
+        Detector::MacAddress,
+        Detector::StorageBucket,
+        Detector::TenantHost,
         Detector::InternalHost,
         Detector::PrivateIp,
         Detector::OrgName,
@@ -54,12 +76,20 @@ impl Detector {
             Detector::BearerToken => "bearer_token",
             Detector::AccessKey => "access_key",
             Detector::Secret => "secret",
+            Detector::WebhookUrl => "webhook_url",
+            Detector::PresignedUrl => "presigned_url",
+            Detector::UrlToken => "url_token",
             Detector::Email => "email",
             Detector::AwsAccount => "aws_account",
             Detector::AzureId => "azure_id",
             Detector::GcpProject => "gcp_project",
+            Detector::Iban => "iban",
+            Detector::NationalId => "national_id",
             Detector::CardNumber => "card_number",
             Detector::Phone => "phone",
+            Detector::MacAddress => "mac_address",
+            Detector::StorageBucket => "storage_bucket",
+            Detector::TenantHost => "tenant_host",
             Detector::InternalHost => "internal_host",
             Detector::PrivateIp => "private_ip",
             Detector::OrgName => "org_name",
@@ -93,26 +123,77 @@ pub const WELL_KNOWN_INTERNAL_SUFFIXES: [&str; 5] = ["local", "internal", "corp"
 
 /// The compiled detectors of one policy.
 pub struct Detectors {
-    patterns: Vec<(Detector, Regex, Check)>,
+    patterns: Vec<Pattern>,
     internal_suffixes: Vec<String>,
 }
 
+/// A detector's pattern and the check that confirms its candidates.
+pub(super) type Pattern = (Detector, Regex, Check);
+
 /// How a candidate is confirmed, and which capture group is the item.
 #[derive(Clone, Copy)]
-enum Check {
+pub(super) enum Check {
     /// The whole match (or group 1 when present) is the item.
     Pattern,
+    /// A `key=value` secret: in a URL's query (after `?`, `&`, `#` or `;`)
+    /// the value ends at the next parameter, which is no part of it.
+    SecretValue,
     PrivateIpv4,
     PrivateIpv6,
     Luhn,
-    PhoneDigits,
     InternalHost,
     /// After a bare "project": only ids shaped like GCP's generated ones
     /// (`name-env-1234`, `billing-exports-prod`), not "project follow-up".
     ProjectId,
+    /// A check written in one of the detector modules (urls, phones, ...).
+    Custom(Confirm),
 }
 
-fn regex(pattern: &str) -> Regex {
+/// A check in code: the finding a candidate is, if it is one.
+pub(super) type Confirm = fn(&Candidate) -> Option<Span>;
+
+/// A pattern's match, as the check that confirms it sees it.
+pub(super) struct Candidate<'t> {
+    /// The whole text being scrubbed, for the context around the match.
+    pub text: &'t str,
+    /// The pattern's detector: the finding's unless the check says otherwise.
+    pub detector: Detector,
+    /// Byte range of the whole match.
+    pub whole: (usize, usize),
+    /// Byte range of the item: group 1 when the pattern has one, else the whole match.
+    pub item: (usize, usize),
+}
+
+impl Candidate<'_> {
+    pub fn item_str(&self) -> &str {
+        &self.text[self.item.0..self.item.1]
+    }
+
+    /// The item as found, under the pattern's detector.
+    pub fn span(&self) -> Span {
+        Span { detector: self.detector, start: self.item.0, end: self.item.1 }
+    }
+
+    /// The text just before the whole match.
+    pub fn before(&self) -> &str {
+        &self.text[..self.whole.0]
+    }
+
+    /// The text just after the item.
+    pub fn after(&self) -> &str {
+        &self.text[self.item.1..]
+    }
+}
+
+/// What a check confirmed: a detector and a byte range of the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Span {
+    pub detector: Detector,
+    pub start: usize,
+    pub end: usize,
+}
+
+pub(super) fn regex(pattern: &str) -> Regex {
     RegexBuilder::new(pattern).size_limit(1 << 24).build().expect("detector patterns are valid")
 }
 
@@ -148,7 +229,7 @@ impl Detectors {
                 regex(
                     r#"(?i)\b(?:password|passwd|pwd|passphrase|secret|client_secret|secret_key|aws_secret_access_key|api_key|apikey|api-key|x-api-key|access_token|auth_token|token|accountkey|sharedaccesskey|sas_token)\b["']?\s*[:=]\s*["']?([^\s"',;]{4,})"#,
                 ),
-                Check::Pattern,
+                Check::SecretValue,
             ),
             (Detector::Email, regex(r"(?i)\b[a-z0-9._%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,}\b"), Check::Pattern),
             (Detector::AwsAccount, regex(r"\barn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:\d{12}:[^\s,;]+"), Check::Pattern),
@@ -182,12 +263,8 @@ impl Detectors {
                 Check::Pattern,
             ),
             (Detector::GcpProject, regex(r"\bproject\s+([a-z][a-z0-9-]{4,28}[a-z0-9])\b"), Check::ProjectId),
-            (Detector::CardNumber, regex(r"\b\d(?:[ -]?\d){12,18}\b"), Check::Luhn),
-            (
-                Detector::Phone,
-                regex(r"(?:\+\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}|\(\d{3}\)\s?\d{3}[ .-]\d{4})"),
-                Check::PhoneDigits,
-            ),
+            // No card number starts with 0 (ISO/IEC 7812 major industry identifiers 1-9).
+            (Detector::CardNumber, regex(r"\b[1-9](?:[ -]?\d){12,18}\b"), Check::Luhn),
             (
                 Detector::InternalHost,
                 regex(&format!(r"(?i)\b(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+(?:{alternation})\b")),
@@ -196,6 +273,11 @@ impl Detectors {
             (Detector::PrivateIp, regex(r"\b(?:\d{1,3}\.){3}\d{1,3}(?:/\d{1,2})?\b"), Check::PrivateIpv4),
             (Detector::PrivateIp, regex(r"(?i)(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?:/\d{1,3})?"), Check::PrivateIpv6),
         ];
+        patterns.extend(urls::patterns());
+        patterns.extend(tenants::patterns());
+        patterns.extend(phones::patterns());
+        patterns.extend(identifiers::patterns());
+        patterns.extend(national_ids::patterns());
         let names: Vec<String> = names.iter().map(|n| n.trim()).filter(|n| !n.is_empty()).map(name_pattern).collect();
         if !names.is_empty() {
             patterns.push((Detector::OrgName, regex(&format!(r"(?i)(?:{})", names.join("|"))), Check::Pattern));
@@ -208,10 +290,16 @@ impl Detectors {
         let mut found = Vec::new();
         for (detector, pattern, check) in &self.patterns {
             for captures in pattern.captures_iter(text) {
-                let item = captures.get(1).or_else(|| captures.get(0)).expect("group 0 always matches");
-                if let Some(offset) = confirm(*check, item.as_str(), text, item.end()) {
-                    let start = item.start() + offset;
-                    found.push(Finding { detector: *detector, start, end: item.end(), within: Vec::new() });
+                let whole = captures.get(0).expect("group 0 always matches");
+                let item = captures.get(1).unwrap_or(whole);
+                let candidate = Candidate {
+                    text,
+                    detector: *detector,
+                    whole: (whole.start(), whole.end()),
+                    item: (item.start(), item.end()),
+                };
+                if let Some(Span { detector, start, end }) = confirm(*check, &candidate) {
+                    found.push(Finding { detector, start, end, within: Vec::new() });
                 }
             }
         }
@@ -289,31 +377,49 @@ fn private_v6_start(candidate: &str) -> Option<usize> {
     })
 }
 
-/// Confirms a candidate; returns where in it the item starts (0 but for an
-/// IPv6 address, whose start the pattern cannot tell after `key:` text).
-fn confirm(check: Check, item: &str, text: &str, end: usize) -> Option<usize> {
+/// Confirms a candidate: the finding it is, if any.
+fn confirm(check: Check, candidate: &Candidate) -> Option<Span> {
+    let item = candidate.item_str();
     let confirmed = match check {
         Check::Pattern => true,
+        Check::Custom(confirm) => return confirm(candidate),
+        Check::SecretValue => return Some(secret_value(candidate)),
         Check::PrivateIpv4 => item.split('/').next().and_then(|a| a.parse().ok()).is_some_and(is_private_v4),
-        Check::PrivateIpv6 => return private_v6_start(item),
+        // An IPv6 address may start after `key:` text the pattern took in.
+        Check::PrivateIpv6 => {
+            let offset = private_v6_start(item)?;
+            return Some(Span { start: candidate.item.0 + offset, ..candidate.span() });
+        }
         Check::Luhn => luhn(item),
         Check::ProjectId => {
             let hyphens = item.matches('-').count();
             hyphens >= 2 || (hyphens == 1 && item.bytes().any(|b| b.is_ascii_digit()))
         }
-        Check::PhoneDigits => (8..=15).contains(&item.bytes().filter(u8::is_ascii_digit).count()),
         // `acme.corp.example.com` is a public name: an internal suffix must end the host.
-        Check::InternalHost => {
-            let rest = &text.as_bytes()[end..];
-            let continues_name = match rest {
-                [b'.', next, ..] => next.is_ascii_alphanumeric(),
-                [b'-' | b'@', ..] => true,
-                _ => false,
-            };
-            !continues_name
-        }
+        Check::InternalHost => !continues_host_name(candidate.after()),
     };
-    confirmed.then_some(0)
+    confirmed.then(|| candidate.span())
+}
+
+/// True when `rest` (the text after a host name) carries the name on, so
+/// that what was matched is only the start of a longer name.
+pub(super) fn continues_host_name(rest: &str) -> bool {
+    match rest.as_bytes() {
+        [b'.', next, ..] => next.is_ascii_alphanumeric(),
+        [b'-' | b'@', ..] => true,
+        _ => false,
+    }
+}
+
+/// A secret's value; in a URL query it ends before the next parameter.
+fn secret_value(candidate: &Candidate) -> Span {
+    let in_query = candidate.before().ends_with(['?', '&', '#', ';']);
+    let item = candidate.item_str();
+    let end = match item.find(['&', '#']) {
+        Some(cut) if in_query && cut > 0 => candidate.item.0 + cut,
+        _ => candidate.item.1,
+    };
+    Span { end, ..candidate.span() }
 }
 
 /// RFC 1918, loopback, link-local and CGNAT (RFC 6598): ranges that only
@@ -337,26 +443,14 @@ pub fn is_private_v6(address: Ipv6Addr) -> bool {
 /// The Luhn check digit test over the digits of `number` (13-19 digits).
 pub fn luhn(number: &str) -> bool {
     let digits: Vec<u32> = number.chars().filter_map(|c| c.to_digit(10)).collect();
-    if !(13..=19).contains(&digits.len()) || digits.iter().all(|d| *d == digits[0]) {
-        return false;
-    }
-    let sum: u32 = digits
-        .iter()
-        .rev()
-        .enumerate()
-        .map(|(i, d)| {
-            if i % 2 == 1 {
-                if d * 2 > 9 {
-                    d * 2 - 9
-                } else {
-                    d * 2
-                }
-            } else {
-                *d
-            }
-        })
-        .sum();
-    sum.is_multiple_of(10)
+    (13..=19).contains(&digits.len()) && !digits.iter().all(|d| *d == digits[0]) && luhn_digits(&digits)
+}
+
+/// The Luhn test over `digits`, check digit last.
+pub fn luhn_digits(digits: &[u32]) -> bool {
+    let doubled = |d: u32| if d * 2 > 9 { d * 2 - 9 } else { d * 2 };
+    let sum: u32 = digits.iter().rev().enumerate().map(|(i, d)| if i % 2 == 1 { doubled(*d) } else { *d }).sum();
+    !digits.is_empty() && sum.is_multiple_of(10)
 }
 
 #[cfg(test)]

@@ -11,6 +11,16 @@
 //! all. Anonymity comes from pseudonymous keys, coarse times and the stem relay.
 
 pub mod detectors;
+mod identifiers;
+mod national_ids;
+mod phones;
+#[cfg(test)]
+mod proptests;
+mod tenants;
+mod urls;
+
+pub use identifiers::{iban_check_digits, iban_checksum_valid};
+pub use national_ids::verhoeff;
 
 use crate::normalize::{self, Observable, ObservableType};
 use crate::proto::record::Body;
@@ -27,8 +37,10 @@ pub enum Action {
     /// Replaced by `[redacted:<detector>]`.
     Redact,
     /// Replaced by a coarser form: an address by its /24 (IPv4) or /48 (IPv6),
-    /// a host by its parent domain, an email by its domain, an ARN without its
-    /// account, a card or phone number by its last digits.
+    /// an internal host by its zone, an email by its domain, an ARN without
+    /// its account, a card or phone number by its last digits, a webhook or
+    /// signed URL by its scheme and host, a tenant host or bucket by its
+    /// platform, a MAC address by its vendor prefix, an IBAN by its country.
     Generalise,
     /// An indicator value is shared as HMAC-SHA256 under the federation's key,
     /// which peers match by hashing what they observe. In free text: redacted.
@@ -68,20 +80,43 @@ pub struct ScrubPolicy {
     pub value: BTreeMap<Detector, Action>,
 }
 
-/// The default action in free text: redact everything.
-pub fn default_text_action(_: Detector) -> Action {
-    Action::Redact
+/// The default action in free text: redact, but for the detectors whose
+/// generalised form keeps only what peers need: a webhook's or signed URL's
+/// scheme and host, a tenant's or bucket's platform (`*.okta.com`, `s3://*`).
+pub fn default_text_action(detector: Detector) -> Action {
+    match detector {
+        Detector::WebhookUrl | Detector::PresignedUrl | Detector::TenantHost | Detector::StorageBucket => {
+            Action::Generalise
+        }
+        _ => Action::Redact,
+    }
 }
 
 /// The default action for an indicator value: values peers can usefully match
-/// by hash (a phishing sender, a leaked key id, a role ARN) are keyed-hashed;
-/// values that identify the publisher's own network or secrets are refused.
+/// by hash (a phishing sender, a leaked key id, a role ARN, an exfiltration
+/// webhook, an abused tenant or bucket) are keyed-hashed; values that
+/// identify the publisher's own network or secrets are refused.
 pub fn default_value_action(detector: Detector) -> Action {
     match detector {
-        Detector::Email | Detector::AccessKey | Detector::AwsAccount => Action::KeyedHash,
+        Detector::Email
+        | Detector::AccessKey
+        | Detector::AwsAccount
+        | Detector::WebhookUrl
+        | Detector::PresignedUrl
+        | Detector::TenantHost
+        | Detector::StorageBucket => Action::KeyedHash,
         _ => Action::Refuse,
     }
 }
+
+/// Detectors that make a whole domain indicator sensitive.
+const DOMAIN_DETECTORS: [Detector; 3] = [Detector::OrgName, Detector::TenantHost, Detector::StorageBucket];
+
+/// Detectors that make a whole URL indicator sensitive: the URL is a
+/// credential, or names a customer's tenant or bucket (in its host or, for
+/// path-style storage URLs, its path).
+const URL_DETECTORS: [Detector; 4] =
+    [Detector::WebhookUrl, Detector::PresignedUrl, Detector::StorageBucket, Detector::TenantHost];
 
 /// One change the scrubber made, or the finding that refused the record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -280,21 +315,24 @@ impl Scrubber {
                 Some(Detector::PrivateIp)
             }
             ObservableType::Domain if self.detectors.is_internal_host(value) => Some(Detector::InternalHost),
-            ObservableType::Domain => {
-                self.detectors.find(value).iter().map(|f| f.detector).find(|d| *d == Detector::OrgName)
-            }
+            ObservableType::Domain => self.whole_value_finding(value, &DOMAIN_DETECTORS),
             ObservableType::Email => Some(Detector::Email),
             ObservableType::CloudAccessKeyId => Some(Detector::AccessKey),
             ObservableType::CloudResourceName => {
                 self.detectors.find(value).iter().map(|f| f.detector).find(|d| *d != Detector::InternalHost)
             }
-            ObservableType::Url => normalize::parse(Some(ObservableType::Url), value)
-                .ok()
-                .and_then(|url| url_host(&url.value))
-                .and_then(|host| normalize::parse(None, &host).ok())
-                .and_then(|host| self.sensitive_value(&host)),
+            ObservableType::Url => self.whole_value_finding(value, &URL_DETECTORS).or_else(|| {
+                url_host(value)
+                    .and_then(|host| normalize::parse(None, &host).ok())
+                    .and_then(|host| self.sensitive_value(&host))
+            }),
             _ => None,
         }
+    }
+
+    /// The first of `detectors` that finds something in `value`.
+    fn whole_value_finding(&self, value: &str, detectors: &[Detector]) -> Option<Detector> {
+        self.detectors.find(value).into_iter().map(|f| f.detector).find(|d| detectors.contains(d))
     }
 
     /// Values that carry free text (URLs, user agents): scrub inside them,
@@ -363,6 +401,13 @@ fn generalise(detector: Detector, found: &str, detectors: &Detectors) -> String 
             let digits: String = found.chars().filter(char::is_ascii_digit).collect();
             format!("*{}", &digits[digits.len().saturating_sub(4)..])
         }
+        Detector::WebhookUrl | Detector::PresignedUrl => {
+            urls::generalise(detector, found).unwrap_or_else(|| redacted(detector))
+        }
+        Detector::TenantHost => tenants::generalise_host(found).unwrap_or_else(|| redacted(detector)),
+        Detector::StorageBucket => tenants::generalise_storage(found),
+        Detector::MacAddress => identifiers::generalise_mac(found),
+        Detector::Iban => format!("{}**", found.get(..2).unwrap_or("").to_ascii_uppercase()),
         _ => redacted(detector),
     }
 }

@@ -47,13 +47,17 @@ pub enum FederationCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Admit a node: issue its TLS certificate and member card.
+    /// Admit a node: issue its TLS certificate and member card. With
+    /// --renew, answer a member's renewal request (same member id).
     Admit {
         /// Operator directory.
         #[arg(long)]
         dir: PathBuf,
-        /// The node's join-request.json.
+        /// The node's join-request.json (renewal-request.json with --renew).
         request: PathBuf,
+        /// The request is a renewal from `cirfed node renew`.
+        #[arg(long)]
+        renew: bool,
         /// Where to write the admission for the node.
         #[arg(long)]
         out: PathBuf,
@@ -99,6 +103,14 @@ pub enum FederationCommand {
         #[arg(long)]
         valid_days: Option<u32>,
     },
+    /// Start a new sharing-key epoch: keyed hashes are made under the new key
+    /// from each member's next admission or renewal on; earlier epochs keep
+    /// matching. A revoked member gets no later epoch.
+    RotateSharingKey {
+        /// Operator directory.
+        #[arg(long)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -118,7 +130,22 @@ pub enum NodeCommand {
         #[arg(long)]
         force: bool,
     },
-    /// Install the admission the operator returned.
+    /// Ask for a renewed certificate and card (same member id): writes a new
+    /// TLS key beside the current one and NODE/renewal-request.json for the operator.
+    Renew {
+        /// Node directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Replace a renewal already waiting for its answer.
+        #[arg(long)]
+        force: bool,
+        /// Also move to a new signing key: the new card replaces the old key
+        /// (records it signed before then stay valid, later ones are refused).
+        #[arg(long)]
+        rotate_signing_key: bool,
+    },
+    /// Install the admission the operator returned (or its renewal; a running
+    /// node uses a renewal from its next handshake, with no restart).
     Join {
         /// Node directory.
         #[arg(long)]
@@ -188,7 +215,19 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 println!("admit nodes with: cirfed federation admit --dir {} REQUEST --out ADMISSION", dir.display());
             }
         }
-        FederationCommand::Admit { dir, request, out, roles, valid_days, force } => {
+        FederationCommand::Admit { dir, request, renew: true, out, roles, valid_days, force } => {
+            let federation = Federation::open(&dir)?;
+            let request = identity::renewal::read_renewal_request(&request)?;
+            let admission = federation.renew(&request, &roles, valid_days, unix_now())?;
+            identity::write_admission(&out, &admission, force)?;
+            if json {
+                print_json(&json!({ "member_id": admission.member_id, "admission": out, "renewal": true }));
+            } else {
+                println!("renewed member {} for {valid_days} days", admission.member_id);
+                println!("send {} to the node: cirfed node join --dir NODE {}", out.display(), out.display());
+            }
+        }
+        FederationCommand::Admit { dir, request, renew: false, out, roles, valid_days, force } => {
             let federation = Federation::open(&dir)?;
             let request = identity::read_join_request(&request)?;
             let admission = federation.admit(&request, &roles, valid_days, unix_now())?;
@@ -254,6 +293,16 @@ pub fn federation(command: FederationCommand, json: bool) -> anyhow::Result<Exit
                 );
             }
         }
+        FederationCommand::RotateSharingKey { dir } => {
+            let mut federation = Federation::open(&dir)?;
+            let epoch = federation.rotate_sharing_key(unix_now())?.epoch;
+            if json {
+                print_json(&json!({ "epoch": epoch }));
+            } else {
+                println!("sharing-key epoch {epoch} started");
+                println!("members take it with their next renewal: cirfed node renew, cirfed federation admit --renew");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -268,6 +317,19 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
             } else {
                 println!("node '{name}' created in {}", dir.display());
                 println!("send {} to the federation operator", request.display());
+            }
+        }
+        NodeCommand::Renew { dir, force, rotate_signing_key } => {
+            let request = identity::renewal::renew_node(&dir, force, rotate_signing_key)?;
+            let path = dir.join(identity::renewal::RENEWAL_REQUEST_FILE);
+            if json {
+                print_json(&json!({ "member_id": request.member_id, "renewal_request": path }));
+            } else {
+                println!("renewal request for member {} written to {}", request.member_id, path.display());
+                println!(
+                    "the operator answers it with: cirfed federation admit --renew --dir FED {} --out FILE",
+                    path.display()
+                );
             }
         }
         NodeCommand::Join { dir, admission, force } => {

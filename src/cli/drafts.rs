@@ -257,6 +257,7 @@ fn build_indicator(fields: &IndicatorFields, kind: Option<ObservableType>, now: 
         description: trimmed(fields.description.as_deref()),
         incident_ref: trimmed(fields.incident_ref.as_deref()),
         supersedes: Vec::new(),
+        hash_epoch: 0,
     };
     Ok(Draft { tlp, body: Some(Body::Indicator(indicator)) })
 }

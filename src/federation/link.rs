@@ -54,6 +54,21 @@ pub enum LinkError {
     Version(u32),
     #[error("member {member_id} was revoked by the federation authority at {at}")]
     Revoked { member_id: String, at: i64 },
+    /// The connection broke before the peer answered: no answer to report.
+    #[error("connection reset during {during}: {cause}")]
+    Reset { during: &'static str, cause: String },
+}
+
+impl LinkError {
+    /// A failed call: the peer's answer, or a connection that broke before
+    /// one came (tonic makes those statuses itself, with the transport error
+    /// as their source; a peer's answer has none).
+    fn from_call(during: &'static str, status: tonic::Status) -> LinkError {
+        match std::error::Error::source(&status) {
+            Some(_) => LinkError::Reset { during, cause: with_causes(&status) },
+            None => LinkError::from(status),
+        }
+    }
 }
 
 impl From<tonic::transport::Error> for LinkError {
@@ -68,13 +83,17 @@ impl From<tonic::Status> for LinkError {
     }
 }
 
-/// An error with its causes spelled out, as an operator needs to read them.
-fn with_causes(error: &dyn std::error::Error) -> String {
+/// An error with its causes spelled out, as an operator needs to read them,
+/// each once: layers often repeat their source's message in their own.
+pub(crate) fn with_causes(error: &dyn std::error::Error) -> String {
     let mut reason = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        reason.push_str(": ");
-        reason.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !text.is_empty() && !reason.contains(&text) {
+            reason.push_str(": ");
+            reason.push_str(&text);
+        }
         source = cause.source();
     }
     reason
@@ -277,7 +296,7 @@ impl Link {
             protocol_version: PROTOCOL_VERSION,
             limits: Some(super::limits(self.settings.inbound_rate)),
         };
-        let reply = client.hello(hello).await?.into_inner();
+        let reply = client.hello(hello).await.map_err(|status| LinkError::from_call("hello", status))?.into_inner();
         if reply.protocol_version != PROTOCOL_VERSION {
             return Err(LinkError::Version(reply.protocol_version));
         }
@@ -317,6 +336,8 @@ impl Link {
             s.member_id = remote.member_id.clone();
             s.connected = true;
             s.since = unix_now();
+            // The error was the last session's: this one works.
+            s.last_error.clear();
         });
         // Subscribe on both sides before reconciling, so nothing stored meanwhile is missed.
         let mut inbound = session.client.subscribe(proto::SubscribeRequest {}).await?.into_inner();
@@ -580,6 +601,45 @@ mod tests {
         let later = start + Duration::from_secs(3);
         assert_eq!(pacer.reserve(900, later), Duration::ZERO, "paid for by the quiet seconds since");
         assert!(pacer.reserve(1, later) > Duration::ZERO, "but no burst beyond one second's worth");
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let chain = Layer(
+            "transport error",
+            Some(Box::new(Layer(
+                "tcp connect error",
+                Some(Box::new(Layer("tcp connect error", Some(Box::new(refused))))),
+            ))),
+        );
+        assert_eq!(with_causes(&chain), "transport error: tcp connect error: Connection refused (os error 111)");
+    }
+
+    #[test]
+    fn a_call_that_broke_says_reset_and_a_peer_answer_says_answered() {
+        let broken = tonic::Status::from_error(Box::new(Layer("connection reset", None)));
+        let error = LinkError::from_call("hello", broken);
+        assert!(error.to_string().starts_with("connection reset during hello: "), "{error}");
+        let answered = LinkError::from_call("hello", tonic::Status::permission_denied("revoked"));
+        assert!(error_is_answer(&answered), "{answered}");
+    }
+
+    fn error_is_answer(error: &LinkError) -> bool {
+        error.to_string().starts_with("peer answered: ")
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod crl;
 pub mod keys;
 pub mod operator;
 pub mod pki;
+pub mod renewal;
+pub mod sharing;
 
 use crate::cir::{Role, Tlp};
 use crate::config::{ConfigFile, CONFIG_FILE};
@@ -137,20 +139,10 @@ pub struct Admission {
     /// admission is written mode 0600.
     #[serde(default)]
     pub sharing_key: String,
-}
-
-impl Admission {
-    /// The key for keyed hashes: the federation's secret one, or (for an
-    /// admission issued before it existed) one derived from the authority key.
-    pub fn hash_key(&self) -> Result<[u8; 32], IdentityError> {
-        if self.sharing_key.is_empty() {
-            return Ok(crate::anonymize::federation_hash_key(&self.federation.authority()?));
-        }
-        hex::decode(&self.sharing_key)
-            .ok()
-            .and_then(|k| k.try_into().ok())
-            .ok_or_else(|| IdentityError::BadAdmission("sharing_key is not 32 bytes of hex".into()))
-    }
+    /// Every sharing-key epoch the member may match under, current last
+    /// (see `sharing`); empty in admissions from before epochs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sharing_epochs: Vec<sharing::EpochEntry>,
 }
 
 impl Admission {
@@ -175,8 +167,8 @@ pub struct Federation {
     file: FederationFile,
     ca: FederationCa,
     authority: Signer,
-    /// The secret keyed-hash key handed to every admitted member.
-    sharing_key: [u8; 32],
+    /// The secret keyed-hash keys handed to every admitted member, by epoch.
+    sharing: sharing::SharingKeys,
 }
 
 impl Federation {
@@ -197,10 +189,12 @@ impl Federation {
         };
         let sharing_key: [u8; 32] = rand::random();
         keys::write_secret(&dir.join(SHARING_KEY_FILE), hex::encode(sharing_key).as_bytes(), force)?;
+        let sharing =
+            sharing::SharingKeys::new(vec![sharing::SharingKey { epoch: sharing::FIRST_EPOCH, key: sharing_key }])?;
         let operator = toml::to_string_pretty(&operator::OperatorConfig::default()).expect("serializes");
         keys::write_public(&dir.join(operator::OPERATOR_FILE), operator.as_bytes(), force)?;
         keys::write_public(&dir.join(FEDERATION_FILE), to_toml(&file).as_bytes(), force)?;
-        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing_key })
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing })
     }
 
     /// Opens an initialised federation directory.
@@ -211,12 +205,8 @@ impl Federation {
             IdentityError::BadFile { path: dir.join(CA_KEY_FILE), what: "CA key", reason: "not UTF-8 PEM".into() }
         })?;
         let ca = FederationCa { cert_pem: file.ca_cert.clone(), key_pem };
-        let path = dir.join(SHARING_KEY_FILE);
-        let sharing_key =
-            hex::decode(keys::read_secret(&path)?).ok().and_then(|k| k.try_into().ok()).ok_or_else(|| {
-                IdentityError::BadFile { path, what: "sharing key", reason: "not 32 bytes of hex".into() }
-            })?;
-        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing_key })
+        let sharing = sharing::load(dir)?;
+        Ok(Federation { dir: dir.to_path_buf(), file, ca, authority: Signer::new(authority), sharing })
     }
 
     /// The public trust anchors.
@@ -250,12 +240,14 @@ impl Federation {
         let valid_until = valid_from + i64::from(valid_days) * DAY_SECS;
         let (_, card) = self.sign_card(&member_id, &signing_key, roles, valid_from, valid_until);
         self.register(request, &member_id, &issued.serial_hex, valid_until)?;
+        let (sharing_key, sharing_epochs) = self.sharing_fields();
         Ok(Admission {
             federation: self.file.clone(),
             member_id,
             certificate: issued.cert_pem,
             card: base64::engine::general_purpose::STANDARD.encode(card.encode_to_vec()),
-            sharing_key: hex::encode(self.sharing_key),
+            sharing_key,
+            sharing_epochs,
         })
     }
 
@@ -370,18 +362,31 @@ pub fn init_node(dir: &Path, name: &str, hosts: &[String], force: bool) -> Resul
     Ok(request)
 }
 
-/// `cirfed node join`: checks that an admission belongs to this node and installs it.
+/// `cirfed node join`: checks that an admission belongs to this node and
+/// installs it. A renewal (same member id, certificate for the key `node
+/// renew` made) replaces the current admission without `--force`; a running
+/// node takes it from its next handshake.
 pub fn join_node(dir: &Path, admission: &Admission, force: bool) -> Result<(), IdentityError> {
-    let signing = keys::read_signing_key(&dir.join(SIGNING_KEY_FILE))?;
+    pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
+    check_card(admission, &renewal::signing_key_for(dir, admission)?)?;
+    let renewed = renewal::install_renewed_key(dir, admission)?;
     let tls_key = read_tls_key(dir)?;
     if !pki::cert_public_key_matches(&admission.certificate, &tls_key)? {
         return Err(IdentityError::BadAdmission("the certificate is not for this node's TLS key".into()));
     }
-    pki::verify_issued_by(&admission.certificate, &admission.federation.ca_cert)?;
-    check_card(admission, &signing)?;
     let json = serde_json::to_string_pretty(admission).expect("admission serializes");
-    keys::write_secret(&dir.join(ADMISSION_FILE), json.as_bytes(), force)?;
+    let same_member = member_id_of_admission(dir)?.as_deref() == Some(admission.member_id.as_str());
+    keys::write_secret(&dir.join(ADMISSION_FILE), json.as_bytes(), force || renewed || same_member)?;
     Ok(())
+}
+
+/// The member id of the installed admission, if there is one.
+fn member_id_of_admission(dir: &Path) -> Result<Option<String>, IdentityError> {
+    let path = dir.join(ADMISSION_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    Ok(Some(read_json::<Admission>(&path, "admission")?.member_id))
 }
 
 /// The card must be the authority's, for this node's signing key.

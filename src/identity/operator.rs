@@ -179,7 +179,7 @@ impl Federation {
 }
 
 /// JSON lines of a register; none when it does not exist yet.
-fn read_lines(path: &Path) -> Result<Vec<serde_json::Value>, IdentityError> {
+pub(super) fn read_lines(path: &Path) -> Result<Vec<serde_json::Value>, IdentityError> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),

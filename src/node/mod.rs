@@ -18,6 +18,7 @@ use crate::anonymize::Scrubber;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
 use crate::decay::{self, SightingBook, Sightings};
+use crate::identity::sharing::SharingKeys;
 use crate::lookup::{Engine, Entry, Hit, MatchKind};
 use crate::normalize::{self, NormalizeError, Observable, ObservableType};
 use crate::proto::{record::Body, Envelope, Indicator, Record};
@@ -77,6 +78,8 @@ pub enum NodeError {
     Scrub(#[from] crate::anonymize::Refused),
     #[error("{value} is on warninglist '{list}' of well-known benign values: publishing it would only cause false positives")]
     Warninglisted { list: String, value: String },
+    #[error("a renewed identity must keep the member id and federation: {0}")]
+    IdentityChanged(String),
 }
 
 impl NodeError {
@@ -93,6 +96,7 @@ impl NodeError {
             NodeError::TlpViolation { .. } => "tlp_violation",
             NodeError::Scrub(_) => "refused_by_scrub_policy",
             NodeError::Warninglisted { .. } => "warninglisted",
+            NodeError::IdentityChanged(_) => "identity_changed",
         }
     }
 }
@@ -105,8 +109,23 @@ pub struct NodeIdentity {
     pub signer: Signer,
     /// The federation authority's public key.
     pub authority: [u8; 32],
-    /// The federation's keyed-hash key (see `anonymize::keyed_hash`).
-    pub hash_key: [u8; 32],
+    /// The federation's keyed-hash keys by epoch (see `anonymize::keyed_hash`).
+    pub sharing: SharingKeys,
+}
+
+/// Who signs what this node publishes, and the scrubber that hashes under
+/// its current sharing key: one pair, so a batch never mixes them.
+#[derive(Clone)]
+pub(crate) struct Issuer {
+    pub(crate) identity: Arc<NodeIdentity>,
+    pub(crate) scrubber: Arc<Scrubber>,
+}
+
+impl Issuer {
+    fn new(identity: NodeIdentity, policy: &crate::anonymize::ScrubPolicy) -> Issuer {
+        let scrubber = Scrubber::new(policy, identity.sharing.current().key);
+        Issuer { identity: Arc::new(identity), scrubber: Arc::new(scrubber) }
+    }
 }
 
 /// A stored record with what the node knows about it now.
@@ -210,10 +229,11 @@ pub struct Node {
     store: Store,
     engine: RwLock<Engine>,
     roster: RwLock<Roster>,
-    identity: NodeIdentity,
+    /// Who signs, and the scrub policy every published record goes through
+    /// before signing (with the current sharing key): swapped together when
+    /// a renewal rotates the signing or sharing keys.
+    issuer: RwLock<Issuer>,
     publish: PublishSection,
-    /// The scrub policy every published record goes through before signing.
-    scrubber: Scrubber,
     /// What lookups report, and the warninglists.
     accept: AcceptPolicy,
     started_at: i64,
@@ -252,15 +272,13 @@ impl Node {
         accept: AcceptPolicy,
         card: Envelope,
     ) -> Result<Node, NodeError> {
-        let hash_key = identity.hash_key;
         let mut engine = Engine::new();
-        engine.set_hash_key(hash_key);
+        engine.set_hash_keys(identity.sharing.all().iter().map(|k| k.key).collect());
         let node = Node {
             store,
             engine: RwLock::new(engine),
             roster: RwLock::new(Roster::new(identity.authority)),
-            identity,
-            scrubber: Scrubber::new(&publish.scrub, hash_key),
+            issuer: RwLock::new(Issuer::new(identity, &publish.scrub)),
             publish,
             accept,
             started_at: unix_now(),
@@ -283,9 +301,14 @@ impl Node {
         &self.store
     }
 
-    /// This node's identity.
-    pub fn identity(&self) -> &NodeIdentity {
-        &self.identity
+    /// This node's identity, as of now (a renewal may swap it).
+    pub fn identity(&self) -> Arc<NodeIdentity> {
+        self.issuer().identity
+    }
+
+    /// Who signs now, with the matching scrubber.
+    fn issuer(&self) -> Issuer {
+        self.issuer.read().expect("issuer lock").clone()
     }
 
     /// Rebuilds the roster, match engine, sightings and shared set in one
@@ -354,6 +377,20 @@ impl Node {
         self.trust.subscribe()
     }
 
+    /// Takes a renewed identity while running: from now on the node signs
+    /// with its signing key and hashes under its current sharing epoch, and
+    /// lookups match under every epoch it holds.
+    pub fn adopt_identity(&self, identity: NodeIdentity) -> Result<(), NodeError> {
+        let current = self.identity();
+        if identity.member_id != current.member_id || identity.authority != current.authority {
+            return Err(NodeError::IdentityChanged(format!("{} became {}", current.member_id, identity.member_id)));
+        }
+        let keys = identity.sharing.all().iter().map(|k| k.key).collect();
+        *self.issuer.write().expect("issuer lock") = Issuer::new(identity, &self.publish.scrub);
+        self.engine.write().expect("engine lock").set_hash_keys(keys);
+        Ok(())
+    }
+
     /// When the member `member_id` was revoked, if it was: its peer sessions
     /// are refused from the moment the revocation is stored.
     pub fn member_revoked(&self, member_id: &str) -> Option<i64> {
@@ -362,7 +399,7 @@ impl Node {
 
     /// This node's signing key.
     pub fn own_key(&self) -> [u8; 32] {
-        self.identity.signer.public_key().to_bytes()
+        self.identity().signer.public_key().to_bytes()
     }
 
     /// The records this node reconciles with the peer `member_id` now, as
@@ -420,7 +457,7 @@ impl Node {
     /// True when `target` is stored and was signed by `author` or the
     /// authority signed the retraction.
     fn authored_by(&self, target: &RecordId, author: &[u8]) -> Result<bool, NodeError> {
-        if author == self.identity.authority {
+        if author == self.identity().authority {
             return Ok(true);
         }
         match self.store.get(target)? {
@@ -702,7 +739,7 @@ impl Node {
         for stored in self.store.get_many(&ids)? {
             let record = decode_record(&stored)?;
             if let Some(Body::Retraction(r)) = &record.body {
-                if record.author == author || record.author == self.identity.authority {
+                if record.author == author || record.author == self.identity().authority {
                     return Ok(Some((stored.id, r.reason.clone())));
                 }
             }
@@ -870,9 +907,10 @@ impl Node {
 
     /// Counts for `cirfed status`.
     pub fn status(&self) -> NodeStatus {
+        let identity = self.identity();
         NodeStatus {
-            member_id: self.identity.member_id.clone(),
-            signing_key: hex::encode(self.identity.signer.public_key().to_bytes()),
+            member_id: identity.member_id.clone(),
+            signing_key: hex::encode(identity.signer.public_key().to_bytes()),
             started_at: self.started_at,
             kinds: RecordKind::ALL.iter().map(|k| (*k, self.store.count(*k))).collect(),
             active_indicators: self.engine.read().expect("engine lock").active_len() as u64,

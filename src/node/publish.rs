@@ -2,7 +2,7 @@
 //! the policy, coarsened in time, encoded once, and only then signed. A dry
 //! run stops before signing and returns the very bytes a publish would sign.
 
-use super::{in_parallel, refuse_batch, Node, NodeError, MAX_BATCH_RECORDS};
+use super::{in_parallel, refuse_batch, Issuer, Node, NodeError, MAX_BATCH_RECORDS};
 use crate::anonymize::Redaction;
 use crate::cir::Tlp;
 use crate::normalize::{self, ObservableType};
@@ -46,10 +46,14 @@ impl Node {
                 .collect();
         }
         let now = super::unix_now();
+        let issuer = self.issuer();
         let sealed = in_parallel(drafts, |chunk| {
             chunk
                 .into_iter()
-                .map(|d| self.prepare_one(d, now).map(|p| (self.identity.signer.sign_encoded(p.record), p.redactions)))
+                .map(|d| {
+                    self.prepare_one(d, now, &issuer)
+                        .map(|p| (issuer.identity.signer.sign_encoded(p.record), p.redactions))
+                })
                 .collect()
         });
         let mut envelopes = Vec::with_capacity(sealed.len());
@@ -87,7 +91,9 @@ impl Node {
             return Ok((0..drafts.len()).map(|_| Err(error())).collect());
         }
         let now = super::unix_now();
-        let mut prepared = in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.prepare_one(d, now)).collect());
+        let issuer = self.issuer();
+        let mut prepared =
+            in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.prepare_one(d, now, &issuer)).collect());
         let ids: Vec<RecordId> = prepared.iter().flatten().map(|p| p.id).collect();
         let stored = self.store.contains_many(&ids)?;
         for (prepared, stored) in prepared.iter_mut().flatten().zip(stored) {
@@ -97,7 +103,7 @@ impl Node {
     }
 
     /// Turns a draft into the record bytes this node would sign.
-    fn prepare_one(&self, draft: Draft, now: i64) -> Result<Prepared, NodeError> {
+    fn prepare_one(&self, draft: Draft, now: i64, issuer: &Issuer) -> Result<Prepared, NodeError> {
         let tlp = match draft.tlp {
             0 => self.default_tlp(draft.body.as_ref()),
             code => Tlp::from_code(code).ok_or(RecordError::UnknownEnum { field: "tlp", value: code })?,
@@ -106,16 +112,16 @@ impl Node {
         let mut redactions = Vec::new();
         let mut body = match draft.body.ok_or(NodeError::EmptyDraft)? {
             draft::Body::Indicator(indicator) => {
-                Body::Indicator(self.complete_indicator(indicator, created_at, &mut redactions)?)
+                Body::Indicator(self.complete_indicator(indicator, created_at, issuer, &mut redactions)?)
             }
             draft::Body::Lesson(lesson) => Body::Lesson(lesson),
             draft::Body::Sighting(sighting) => Body::Sighting(sighting),
             draft::Body::Retraction(retraction) => Body::Retraction(retraction),
         };
-        self.scrubber.body_text(&mut body, &mut redactions)?;
+        issuer.scrubber.body_text(&mut body, &mut redactions)?;
         let record = Record {
             version: record::RECORD_VERSION,
-            author: self.own_key().to_vec(),
+            author: issuer.identity.signer.public_key().to_bytes().to_vec(),
             created_at,
             tlp: tlp.code(),
             body: Some(body),
@@ -151,6 +157,7 @@ impl Node {
         &self,
         mut indicator: Indicator,
         created_at: i64,
+        issuer: &Issuer,
         redactions: &mut Vec<Redaction>,
     ) -> Result<Indicator, NodeError> {
         let hint = match indicator.r#type {
@@ -166,7 +173,10 @@ impl Node {
         if let Some(list) = self.accept.warninglists().check(&observable) {
             return Err(NodeError::Warninglisted { list: list.to_string(), value: observable.value });
         }
-        let shared = self.scrubber.value(observable, redactions)?;
+        let shared = issuer.scrubber.value(observable, redactions)?;
+        if shared.kind == ObservableType::KeyedHash {
+            indicator.hash_epoch = issuer.identity.sharing.current().epoch;
+        }
         indicator.r#type = i32::from(shared.kind.code());
         indicator.value = shared.value;
         if indicator.valid_until == 0 {

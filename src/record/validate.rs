@@ -322,6 +322,9 @@ fn check_indicator(indicator: &Indicator, created_at: i64, now: i64) -> Result<(
     if canonical != indicator.value {
         return Err(RecordError::NotCanonical { kind, value: indicator.value.clone(), canonical });
     }
+    if indicator.hash_epoch != 0 && kind != ObservableType::KeyedHash {
+        return Err(RecordError::InvalidField { field: "hash_epoch", reason: "is only for keyed hashes".into() });
+    }
     check_level(indicator.cir_level)?;
     if indicator.confidence > 100 {
         return Err(RecordError::InvalidConfidence(indicator.confidence));

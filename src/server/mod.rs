@@ -169,16 +169,20 @@ pub fn load_config(dir: &Path, overrides: &Overrides) -> Result<Config, ServerEr
 pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
     let keys = identity::load_node(dir)?;
     let card = keys.admission.card_envelope()?;
-    let authority = keys.admission.federation.authority()?;
     let store = Store::open(&dir.join(identity::DATA_DIR), config.sync_writes)?;
-    let identity = NodeIdentity {
-        member_id: keys.admission.member_id.clone(),
-        signer: Signer::new(keys.signing),
-        authority,
-        hash_key: keys.admission.hash_key()?,
-    };
+    let identity = node_identity(keys)?;
     let accept = AcceptPolicy::load(&config.accept, dir)?;
     Ok(Node::open(store, identity, config.publish.clone(), accept, card)?)
+}
+
+/// Who the node in a directory is: its member id, signing key and sharing keys.
+pub(crate) fn node_identity(keys: identity::NodeKeys) -> Result<NodeIdentity, ServerError> {
+    Ok(NodeIdentity {
+        member_id: keys.admission.member_id.clone(),
+        authority: keys.admission.federation.authority()?,
+        sharing: keys.admission.sharing_keys()?,
+        signer: Signer::new(keys.signing),
+    })
 }
 
 /// Starts the node in `dir` and serves its local API and peer service.

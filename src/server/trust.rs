@@ -219,17 +219,20 @@ impl TrustKeeper {
         tracing::info!("renewed admission in force from the next handshake");
     }
 
-    /// Imports the renewed admission's card, so that peers learn of its new validity.
+    /// Imports the renewed admission's card, so that peers learn of its new
+    /// validity (or of the signing key it rotates to), then signs and hashes
+    /// with the renewed keys.
     async fn adopt_admission(&self) -> Result<(), ServerError> {
-        let card = identity::load_node(&self.dir)?.admission.card_envelope()?;
+        let keys = identity::load_node(&self.dir)?;
+        let card = keys.admission.card_envelope()?;
+        let renewed = super::node_identity(keys)?;
         let node = self.node.clone();
-        let imported = tokio::task::spawn_blocking(move || node.import(vec![card]).into_iter().next())
-            .await
-            .map_err(|e| ServerError::Interrupted(e.to_string()))?;
-        match imported {
+        tokio::task::spawn_blocking(move || match node.import(vec![card]).into_iter().next() {
             Some(Err(error)) => Err(ServerError::Node(error)),
-            _ => Ok(()),
-        }
+            _ => node.adopt_identity(renewed).map_err(ServerError::Node),
+        })
+        .await
+        .map_err(|e| ServerError::Interrupted(e.to_string()))?
     }
 
     /// Status warnings: a stale CRL, a certificate or card near expiry.
