@@ -19,7 +19,7 @@ pub struct Cli {
 }
 
 /// Where client commands find the running node's local API.
-#[derive(Args, Clone, Debug, Default)]
+#[derive(Args, Clone, Debug)]
 pub struct ApiTarget {
     /// Local API address (host:port) of the running node.
     #[arg(long, env = "CIRFED_API", global = true)]
@@ -27,6 +27,10 @@ pub struct ApiTarget {
     /// Node directory; its api.addr file (written by `serve`) gives the address.
     #[arg(long = "node", env = "CIRFED_NODE", global = true)]
     pub node: Option<PathBuf>,
+    /// Seconds to wait for the node to answer a request.
+    #[arg(long, global = true, value_name = "SECS", default_value_t = cli::client::DEFAULT_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -46,7 +50,7 @@ pub enum Command {
     /// Publish indicators, lessons learned or a bulk file.
     Publish(Box<cli::publish::PublishArgs>),
     /// Look observables up against the feed.
-    Lookup(cli::read::LookupArgs),
+    Lookup(cli::lookup::LookupArgs),
     /// Show one record.
     Show(cli::read::ShowArgs),
     /// List records of one kind, newest last.
@@ -66,15 +70,21 @@ pub enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return cli::errors::usage(error),
+    };
     // The demo narrates on stdout; its nodes' logs would only interleave.
     let logs = if matches!(cli.command, Command::Demo(_)) { "error" } else { "warn,cirfed=info" };
     cli::init_tracing(logs);
+    let json = cli.json;
+    // `lookup` exits like grep: 0 a match, 1 none, 2 an error.
+    let failed = if matches!(cli.command, Command::Lookup(_)) { ExitCode::from(2) } else { ExitCode::FAILURE };
     match cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
+            cli::errors::print(&error, json);
+            failed
         }
     }
 }

@@ -34,6 +34,13 @@ fn json(args: &[&str]) -> Value {
     serde_json::from_str(&ok(args)).expect("json output")
 }
 
+/// `lookup --json`, which exits like grep: 0 when a value matched, 1 when none did.
+fn no_match(args: &[&str]) -> Value {
+    let out = cirfed(args);
+    assert_eq!(out.status.code(), Some(1), "no match exits 1: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("json output")
+}
+
 fn s(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -128,7 +135,7 @@ fn publish_lookup_show_list_retract_and_status_work_against_a_running_node() {
     assert_eq!(listed["records"].as_array().unwrap().len(), 1);
 
     ok(&[&["retract", &id, "--reason", "false positive"][..], &api[..]].concat());
-    let gone = json(&[&["--json", "lookup", "evil.example"][..], &api[..]].concat());
+    let gone = no_match(&[&["--json", "lookup", "evil.example"][..], &api[..]].concat());
     assert_eq!(gone["matched"], false);
     let shown = json(&[&["--json", "show", &id][..], &api[..]].concat());
     assert_eq!(shown["state"], "retracted");
@@ -348,8 +355,7 @@ fn peer_add_links_two_running_nodes_and_status_shows_the_link() {
     ok(&["publish", "indicator", "--value", "linked.example", "--tlp", "green", "--api", &a.addr]);
     let deadline = std::time::Instant::now() + common::DEADLINE;
     loop {
-        let found = json(&["--json", "lookup", "linked.example", "--api", &b.addr]);
-        if found["matched"] == true {
+        if cirfed(&["lookup", "linked.example", "--api", &b.addr]).status.success() {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "linked.example never reached B");
@@ -393,7 +399,7 @@ fn publish_dry_run_shows_the_record_and_redactions_and_stores_nothing() {
     assert_eq!(dry["indicator"]["description"], "beacons from [redacted:private_ip] to evil.example");
     assert_eq!(dry["redactions"][0]["detector"], "private_ip");
     assert_eq!(dry["redactions"][0]["found"], "10.9.8.7");
-    let found = json(&["--json", "lookup", "evil.example", "--api", &server.addr]);
+    let found = no_match(&["--json", "lookup", "evil.example", "--api", &server.addr]);
     assert_eq!(found["matched"], false, "a dry run publishes nothing");
 }
 
@@ -417,7 +423,7 @@ fn bulk_publish_reports_redactions_per_line() {
     assert_eq!(lines, [1, 2], "each line that would be shared, with its record: {dry}");
     assert!(dry["records"][0]["record"].as_str().is_some_and(|hex| hex.len() > 40), "{dry}");
     assert_eq!(dry["redacted"][0]["line"], 1);
-    let found = json(&["--json", "lookup", "c2.example", "--api", &server.addr]);
+    let found = no_match(&["--json", "lookup", "c2.example", "--api", &server.addr]);
     assert_eq!(found["matched"], false, "a bulk dry run publishes nothing");
     let report = serde_json::from_slice::<Value>(
         &cirfed(&["--json", "publish", "--file", s(&file), "--api", &server.addr]).stdout,

@@ -41,6 +41,7 @@ pub fn prepared(result: Result<Prepared, NodeError>) -> proto::Outcome {
     match result {
         Ok(p) => proto::Outcome {
             id: p.id.0.to_vec(),
+            already_stored: p.stored,
             record: p.record,
             redactions: redactions(p.redactions),
             ..Default::default()

@@ -70,7 +70,10 @@ impl node_server::Node for NodeService {
         let outcomes = self
             .blocking(move |node| {
                 Ok(match request.dry_run {
-                    true => node.prepare(request.drafts).into_iter().map(convert::prepared).collect(),
+                    true => {
+                        let prepared = node.prepare(request.drafts).map_err(status::to_status)?;
+                        prepared.into_iter().map(convert::prepared).collect()
+                    }
                     false => node.publish_reported(request.drafts).into_iter().map(convert::published).collect(),
                 })
             })

@@ -1,9 +1,12 @@
 //! Command bodies of the `cirfed` binary.
 
 pub mod admin;
+pub mod bulk;
 pub mod client;
 pub mod demo;
 pub mod drafts;
+pub mod errors;
+pub mod lookup;
 pub mod output;
 pub mod publish;
 pub mod read;
@@ -36,7 +39,7 @@ async fn run_async(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Retract(args) => publish::retract(args, json).await,
         Command::Sighting(args) => publish::sighting(args, json).await,
         Command::Import(args) => publish::import(args, json).await,
-        Command::Lookup(args) => read::lookup(args, json).await,
+        Command::Lookup(args) => lookup::lookup(args, json).await,
         Command::Show(args) => read::show(args, json).await,
         Command::List(args) => read::list(args, json).await,
         Command::Status(args) => read::status(args, json).await,

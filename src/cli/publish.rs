@@ -1,7 +1,8 @@
 //! Publishing commands: indicator, lesson, bulk file, retract.
 
 use super::client::{connect, status_error};
-use super::drafts::{self, BulkFormat, IndicatorFields};
+use super::drafts::{self, IndicatorFields};
+use super::errors::{self, ClientError, Reported};
 use super::output::{self, print_json};
 use crate::ApiTarget;
 use anyhow::Context;
@@ -10,16 +11,10 @@ use cirfed::node::unix_now;
 use cirfed::proto::{self, draft, Draft, Envelope, ImportRequest, PublishRequest, Retraction, Sighting};
 use cirfed::record::RecordId;
 use clap::{Args, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 use prost::Message;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// Drafts sent per Publish request in bulk mode.
-pub const PUBLISH_CHUNK: usize = 1_000;
-/// Refused lines listed in the human summary; the rest are counted.
-pub const MAX_REFUSALS_SHOWN: usize = 50;
 
 /// `cirfed publish`
 #[derive(Args)]
@@ -128,7 +123,7 @@ pub async fn publish(args: PublishArgs, json: bool) -> anyhow::Result<ExitCode> 
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
             drafts::lesson_draft(&text).with_context(|| format!("invalid lesson {}", path.display()))?
         }
-        (None, Some(path)) => return publish_file(&args, path, json).await,
+        (None, Some(path)) => return super::bulk::publish_file(&args, path, json).await,
         (None, None) => {
             anyhow::bail!("say what to publish: `publish indicator`, `publish lesson FILE` or `publish --file F`")
         }
@@ -161,13 +156,15 @@ async fn publish_one(target: &ApiTarget, draft: Draft, dry_run: bool, json: bool
     let reply = client.publish(request).await.map_err(status_error)?.into_inner();
     let outcome = reply.outcomes.into_iter().next().context("the node returned no outcome")?;
     if !outcome.error.is_empty() {
-        if json {
-            print_json(&json!({
-                "accepted": false, "error_code": outcome.error_code, "error": outcome.error,
-                "redactions": output::redactions_json(&outcome.redactions),
-            }));
+        let error = anyhow::Error::new(ClientError::Refused { code: outcome.error_code, message: outcome.error });
+        if !json {
+            return Err(error);
         }
-        anyhow::bail!("refused ({}): {}", outcome.error_code, outcome.error);
+        let mut value = errors::json_error(&error);
+        value["accepted"] = json!(false);
+        value["redactions"] = output::redactions_json(&outcome.redactions);
+        print_json(&value);
+        return Err(Reported(error).into());
     }
     let id = hex::encode(&outcome.id);
     if dry_run {
@@ -195,15 +192,23 @@ fn print_dry_run(outcome: &proto::Outcome, json: bool) {
     if json {
         let mut value = output::prepared_json(outcome);
         value["dry_run"] = json!(true);
+        value["already_stored"] = json!(outcome.already_stored);
         value["redactions"] = output::redactions_json(&outcome.redactions);
         print_json(&value);
         return;
     }
-    println!(
-        "dry run: nothing was signed or stored. This record ({} bytes, id {}) would be signed and shared:",
-        outcome.record.len(),
-        hex::encode(&outcome.id)
-    );
+    match outcome.already_stored {
+        false => println!(
+            "dry run: nothing was signed or stored. This record ({} bytes, id {}) would be signed and shared:",
+            outcome.record.len(),
+            hex::encode(&outcome.id)
+        ),
+        true => println!(
+            "dry run: nothing was signed or stored. The node already stores this record (id {}): \
+             publishing it would change nothing.",
+            hex::encode(&outcome.id)
+        ),
+    }
     println!("{}", output::prepared_table(outcome));
     match outcome.redactions.is_empty() {
         true => println!("the scrub policy changed nothing"),
@@ -211,157 +216,6 @@ fn print_dry_run(outcome: &proto::Outcome, json: bool) {
     }
     if outcome.redactions.iter().any(|r| r.action == "keyed_hash") {
         println!("note: keyed hashes keep values from outsiders only; any member can test guesses against them");
-    }
-}
-
-fn bulk_format(args: &PublishArgs, path: &std::path::Path, text: &str) -> BulkFormat {
-    match args.format.as_deref() {
-        Some("jsonl") => BulkFormat::JsonLines,
-        Some("csv") => BulkFormat::Csv,
-        Some("misp") => BulkFormat::MispEvent,
-        Some("stix") => BulkFormat::StixBundle,
-        _ => drafts::detect_format(path, text),
-    }
-}
-
-/// Bulk publish with a progress bar; prints accepted and refused lines with reasons.
-async fn publish_file(args: &PublishArgs, path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines = drafts::read_bulk(&text, bulk_format(args, path, &text), unix_now())
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    let mut client = connect(&args.target).await?;
-    let progress = ProgressBar::new(lines.len() as u64);
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} lines {per_sec} eta {eta}").expect("valid template"),
-    );
-    let mut report = BulkReport::default();
-    let mut pending: Vec<(usize, String, Draft)> = Vec::new();
-    for line in lines {
-        match line.draft {
-            Ok(draft) => pending.push((line.line, line.source, draft)),
-            Err(e) if e.is_skip() => report.skip(line.line, &line.source, &e.to_string()),
-            Err(e) => report.refuse(line.line, &line.source, "invalid_line", &e.to_string()),
-        }
-    }
-    progress.inc((report.refused.len() + report.skipped.len()) as u64);
-    for chunk in pending.chunks(PUBLISH_CHUNK) {
-        let drafts = chunk.iter().map(|(_, _, d)| d.clone()).collect();
-        let request = PublishRequest { drafts, dry_run: args.dry_run };
-        let reply = client.publish(request).await.map_err(status_error)?.into_inner();
-        for ((line, source, _), outcome) in chunk.iter().zip(reply.outcomes) {
-            report.record(*line, source, outcome);
-        }
-        progress.inc(chunk.len() as u64);
-    }
-    progress.finish_and_clear();
-    report.print(json, args.dry_run);
-    Ok(if report.refused.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-}
-
-#[derive(Default)]
-struct BulkReport {
-    created: usize,
-    duplicates: usize,
-    refused: Vec<(usize, String, String, String)>,
-    skipped: Vec<(usize, String, String)>,
-    /// Per line, what scrubbing changed.
-    redacted: Vec<(usize, Vec<proto::Redaction>)>,
-    /// Dry run: per line, the id and the exact record bytes that would be signed.
-    prepared: Vec<(usize, Vec<u8>, Vec<u8>)>,
-}
-
-impl BulkReport {
-    fn record(&mut self, line: usize, source: &str, outcome: proto::Outcome) {
-        if outcome.error.is_empty() && !outcome.redactions.is_empty() {
-            self.redacted.push((line, outcome.redactions.clone()));
-        }
-        if outcome.error.is_empty() && !outcome.record.is_empty() {
-            self.prepared.push((line, outcome.id.clone(), outcome.record.clone()));
-        }
-        match (outcome.error.is_empty(), outcome.created) {
-            (true, true) => self.created += 1,
-            (true, false) => self.duplicates += 1,
-            (false, _) => self.refuse(line, source, &outcome.error_code, &outcome.error),
-        }
-    }
-
-    fn skip(&mut self, line: usize, source: &str, reason: &str) {
-        self.skipped.push((line, source.to_string(), reason.to_string()));
-    }
-
-    fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
-        self.refused.push((line, source.to_string(), code.to_string(), reason.to_string()));
-    }
-
-    fn print(&self, json: bool, dry_run: bool) {
-        if json {
-            let redacted: Vec<_> = self
-                .redacted
-                .iter()
-                .map(|(line, redactions)| json!({ "line": line, "redactions": output::redactions_json(redactions) }))
-                .collect();
-            let refused: Vec<_> = self
-                .refused
-                .iter()
-                .map(|(line, source, code, reason)| json!({ "line": line, "source": source, "error_code": code, "error": reason }))
-                .collect();
-            let skipped: Vec<_> = self
-                .skipped
-                .iter()
-                .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
-                .collect();
-            let records: Vec<_> = self
-                .prepared
-                .iter()
-                .map(|(line, id, record)| json!({ "line": line, "id": hex::encode(id), "record": hex::encode(record) }))
-                .collect();
-            print_json(&json!({
-                "dry_run": dry_run,
-                "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
-                "refused": refused, "skipped": skipped, "redacted": redacted, "records": records,
-            }));
-            return;
-        }
-        if dry_run {
-            println!(
-                "dry run: nothing was signed or stored; {} line(s) would be published, refused {}, skipped {}",
-                self.duplicates,
-                self.refused.len(),
-                self.skipped.len()
-            );
-        } else {
-            println!(
-                "accepted {} ({} new, {} already published), refused {}, skipped {}",
-                self.created + self.duplicates,
-                self.created,
-                self.duplicates,
-                self.refused.len(),
-                self.skipped.len()
-            );
-        }
-        for (line, id, record) in self.prepared.iter().take(MAX_REFUSALS_SHOWN) {
-            println!(
-                "  line {line}: would share record {} ({} bytes; --json shows them)",
-                hex::encode(id),
-                record.len()
-            );
-        }
-        for (line, redactions) in self.redacted.iter().take(MAX_REFUSALS_SHOWN) {
-            for r in redactions {
-                println!("  line {line}: {} {} in {}: shared as {:?}", r.action, r.detector, r.field, r.replacement);
-            }
-        }
-        for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
-            println!("  line {line}: refused: {code}: {reason}  [{source}]");
-        }
-        for (line, source, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
-            println!("  line {line}: skipped: {reason}  [{source}]");
-        }
-        let hidden = self.refused.len().saturating_sub(MAX_REFUSALS_SHOWN)
-            + self.skipped.len().saturating_sub(MAX_REFUSALS_SHOWN);
-        if hidden > 0 {
-            println!("  ... and {hidden} more (use --json for all)");
-        }
     }
 }
 

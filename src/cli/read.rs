@@ -1,38 +1,14 @@
-//! Read commands: lookup, show, list, status.
+//! Read commands: show, list, status (lookup has its own module).
 
 use super::client::{connect, status_error};
 use super::output::{self, print_json};
 use crate::ApiTarget;
-use anyhow::Context;
-use cirfed::normalize::ObservableType;
-use cirfed::proto::{self, LookupRequest};
+use cirfed::node::{MAX_LIST_LIMIT, MAX_LIST_PAGE_BYTES};
+use cirfed::proto;
 use cirfed::record::{RecordId, RecordKind};
 use clap::Args;
 use serde_json::json;
-use std::io::BufRead;
 use std::process::ExitCode;
-
-/// Values sent per LookupStream batch when reading standard input.
-pub const STDIN_BATCH: usize = 10_000;
-
-/// `cirfed lookup`
-#[derive(Args)]
-pub struct LookupArgs {
-    /// Observables to look up (IPs, domains, URLs, hashes, ...).
-    #[arg(required_unless_present = "stdin")]
-    pub values: Vec<String>,
-    /// Read observables from standard input, one per line (bulk, streamed).
-    #[arg(long, conflicts_with = "values")]
-    pub stdin: bool,
-    /// Treat every value as this type instead of detecting it.
-    #[arg(long = "type")]
-    pub kind: Option<ObservableType>,
-    /// With --stdin, print only values that matched or were invalid.
-    #[arg(long)]
-    pub hits_only: bool,
-    #[command(flatten)]
-    pub target: ApiTarget,
-}
 
 /// `cirfed show`
 #[derive(Args)]
@@ -69,77 +45,6 @@ pub struct StatusArgs {
     pub target: ApiTarget,
 }
 
-fn type_code(kind: Option<ObservableType>) -> i32 {
-    kind.map_or(0, |k| i32::from(k.code()))
-}
-
-pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let mut client = connect(&args.target).await?;
-    if args.stdin {
-        return lookup_stdin(client, args, json).await;
-    }
-    let request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true };
-    let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
-    let invalid = report_lookup(&args.values, &reply, json, false);
-    Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// Streams standard input in batches; prints each batch's results as it comes.
-async fn lookup_stdin(
-    mut client: proto::node_client::NodeClient<tonic::transport::Channel>,
-    args: LookupArgs,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
-    let lines: Vec<String> = std::io::stdin()
-        .lock()
-        .lines()
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot read standard input")?
-        .into_iter()
-        .map(|l| l.trim().to_string())
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .collect();
-    let batches: Vec<Vec<String>> = lines.chunks(STDIN_BATCH).map(<[String]>::to_vec).collect();
-    let kind = type_code(args.kind);
-    let requests =
-        batches.clone().into_iter().map(move |values| LookupRequest { values, r#type: kind, details: false });
-    let mut replies = client.lookup_stream(tokio_stream::iter(requests)).await.map_err(status_error)?.into_inner();
-    let (mut invalid, mut matched) = (0, 0);
-    for batch in &batches {
-        let reply = replies.message().await.map_err(status_error)?.context("the node closed the stream early")?;
-        matched += reply.results.iter().filter(|r| !r.matches.is_empty()).count();
-        invalid += report_lookup(batch, &reply, json, args.hits_only);
-    }
-    if !json {
-        eprintln!("{} looked up, {matched} matched, {invalid} invalid", lines.len());
-    }
-    Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
-}
-
-/// Prints results; returns how many values were invalid.
-fn report_lookup(values: &[String], reply: &proto::LookupReply, json: bool, hits_only: bool) -> usize {
-    let mut by_index: Vec<Option<&proto::LookupResult>> = vec![None; values.len()];
-    for result in &reply.results {
-        if let Some(slot) = by_index.get_mut(result.index as usize) {
-            *slot = Some(result);
-        }
-    }
-    let invalid = reply.results.iter().filter(|r| !r.error.is_empty()).count();
-    let shown = values.iter().zip(&by_index).filter(|(_, r)| !hits_only || r.is_some());
-    if json {
-        for (value, result) in shown {
-            println!("{}", output::lookup_json(value, *result));
-        }
-    } else {
-        let mut table = output::table(&output::LOOKUP_HEADER);
-        for (value, result) in shown {
-            output::lookup_rows(&mut table, value, *result);
-        }
-        println!("{table}");
-    }
-    invalid
-}
-
 pub async fn show(args: ShowArgs, json: bool) -> anyhow::Result<ExitCode> {
     let mut client = connect(&args.target).await?;
     let stored = client.get(proto::GetRequest { id: args.id.0.to_vec() }).await.map_err(status_error)?.into_inner();
@@ -160,6 +65,7 @@ pub async fn list(args: ListArgs, json: bool) -> anyhow::Result<ExitCode> {
         include_inactive: args.all,
     };
     let reply = client.list(request).await.map_err(status_error)?.into_inner();
+    note_short_page(args.limit, &reply);
     if json {
         print_json(
             &json!({ "records": reply.records.iter().map(output::record_json).collect::<Vec<_>>(), "next": reply.next }),
@@ -184,6 +90,21 @@ pub async fn list(args: ListArgs, json: bool) -> anyhow::Result<ExitCode> {
         println!("more: cirfed list --after {}", reply.next);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr when the node sent fewer records than asked although more
+/// follow: its page is capped in records and bytes, whatever --limit says.
+fn note_short_page(limit: u32, reply: &proto::ListReply) {
+    if reply.next == 0 || reply.records.len() >= limit as usize {
+        return;
+    }
+    eprintln!(
+        "note: {} of the {limit} records asked for: the node sends at most {MAX_LIST_LIMIT} records ({} MiB) \
+         per page; the next page: cirfed list --after {}",
+        reply.records.len(),
+        MAX_LIST_PAGE_BYTES >> 20,
+        reply.next
+    );
 }
 
 pub async fn status(args: StatusArgs, json: bool) -> anyhow::Result<ExitCode> {

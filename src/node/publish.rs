@@ -20,6 +20,8 @@ pub struct Prepared {
     pub record: Vec<u8>,
     /// Every change the scrub policy made.
     pub redactions: Vec<Redaction>,
+    /// The node already holds this record: publishing it would be a duplicate.
+    pub stored: bool,
 }
 
 /// The outcome of publishing one draft, with what scrubbing changed.
@@ -80,15 +82,24 @@ impl Node {
             .collect()
     }
 
-    /// A dry run: what each draft would become, without signing or storing.
-    pub fn prepare(&self, drafts: Vec<Draft>) -> Vec<Result<Prepared, NodeError>> {
+    /// A dry run: what each draft would become, without signing or storing,
+    /// and whether the node already holds it. Fails whole only when the
+    /// store cannot say what it holds.
+    pub fn prepare(&self, drafts: Vec<Draft>) -> Result<Vec<Result<Prepared, NodeError>>, NodeError> {
         if drafts.len() > MAX_BATCH_RECORDS {
             let error = || NodeError::BatchTooLarge { count: drafts.len(), max: MAX_BATCH_RECORDS };
-            return (0..drafts.len()).map(|_| Err(error())).collect();
+            return Ok((0..drafts.len()).map(|_| Err(error())).collect());
         }
         let now = super::unix_now();
         let issuer = self.issuer();
-        in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.prepare_one(d, now, &issuer)).collect())
+        let mut prepared =
+            in_parallel(drafts, |chunk| chunk.into_iter().map(|d| self.prepare_one(d, now, &issuer)).collect());
+        let ids: Vec<RecordId> = prepared.iter().flatten().map(|p| p.id).collect();
+        let stored = self.store.contains_many(&ids)?;
+        for (prepared, stored) in prepared.iter_mut().flatten().zip(stored) {
+            prepared.stored = stored;
+        }
+        Ok(prepared)
     }
 
     /// Turns a draft into the record bytes this node would sign.
@@ -116,7 +127,7 @@ impl Node {
             body: Some(body),
         };
         let bytes = record.encode_to_vec();
-        Ok(Prepared { id: RecordId::of(&bytes), record: bytes, redactions })
+        Ok(Prepared { id: RecordId::of(&bytes), record: bytes, redactions, stored: false })
     }
 
     /// The TLP of a draft that names none. A sighting or retraction travels

@@ -84,24 +84,29 @@ pub struct RunningNode {
     tasks: Vec<ServeTask>,
     /// The peers this node dials.
     pub links: Arc<Links>,
+    /// api.addr and federation.addr: removed when the node stops, so a
+    /// client never finds the address of a node that is gone.
+    addr_files: AddrFiles,
 }
 
 impl RunningNode {
     /// Stops serving, waits for in-flight requests to finish, and returns
     /// once the store is closed, so the directory can be opened again.
     pub async fn stop(self) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown, tasks, links, .. } = self;
+        let RunningNode { node, shutdown, tasks, links, addr_files, .. } = self;
+        addr_files.remove();
         wind_down(node, &shutdown, links, tasks).await
     }
 
     /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown: stop, tasks, links, .. } = self;
+        let RunningNode { node, shutdown: stop, tasks, links, addr_files, .. } = self;
         let mut failed = futures::future::select_all(tasks);
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             (result, _, _) = &mut failed => finished(result),
         };
+        addr_files.remove();
         result.and(wind_down(node, &stop, links, failed.into_inner()).await)
     }
 }
@@ -191,8 +196,7 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     let node = Arc::new(node);
     let (api, api_addr) = bind(config.api_listen).await?;
     let (peers, federation_addr) = bind(config.federation_listen).await?;
-    write_addr(dir, API_ADDR_FILE, api_addr)?;
-    write_addr(dir, FEDERATION_ADDR_FILE, federation_addr)?;
+    let addr_files = AddrFiles::write(dir, api_addr, federation_addr)?;
     let (shutdown, stop) = watch::channel(false);
     let scores = Arc::new(PeerScores::default());
     let inbound = Arc::new(InboundPeers::default());
@@ -220,7 +224,8 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
     node.configure_stem(config.stem);
     tokio::spawn(stem_clock(node.clone(), stop.clone()));
     tokio::spawn(keeper.run(stop.clone()));
-    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
+    let tasks = vec![api_task, federation_task];
+    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks, links, addr_files })
 }
 
 /// Sends due stem hops and floods records past their embargo, until the node stops.
@@ -241,9 +246,29 @@ async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
     }
 }
 
-fn write_addr(dir: &Path, file: &str, addr: SocketAddr) -> Result<(), ServerError> {
-    let path = dir.join(file);
-    std::fs::write(&path, addr.to_string()).map_err(|e| ServerError::Io { path, reason: e.to_string() })
+/// The address files of a running node.
+struct AddrFiles(Vec<PathBuf>);
+
+impl AddrFiles {
+    fn write(dir: &Path, api: SocketAddr, federation: SocketAddr) -> Result<AddrFiles, ServerError> {
+        let files = [(API_ADDR_FILE, api), (FEDERATION_ADDR_FILE, federation)];
+        let mut written = AddrFiles(Vec::new());
+        for (file, addr) in files {
+            let path = dir.join(file);
+            std::fs::write(&path, addr.to_string())
+                .map_err(|e| ServerError::Io { path: path.clone(), reason: e.to_string() })?;
+            written.0.push(path);
+        }
+        Ok(written)
+    }
+
+    /// No other node can have rewritten them: the store's lock keeps one
+    /// node per directory.
+    fn remove(&self) {
+        for path in &self.0 {
+            let _ = std::fs::remove_file(path);
+        }
+    }
 }
 
 async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError> {

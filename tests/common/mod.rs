@@ -1,6 +1,8 @@
 //! Test harness: a federation in a temp dir and real nodes on 127.0.0.1:0.
 #![allow(dead_code)]
 
+pub mod cli;
+
 use cirfed::cir::{Role, Tlp};
 use cirfed::identity::{self, Federation};
 use cirfed::node::unix_now;
