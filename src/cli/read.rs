@@ -78,8 +78,18 @@ pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
     if args.stdin {
         return lookup_stdin(client, args, json).await;
     }
-    let request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true };
-    let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
+    let mut request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true, start: 0 };
+    let mut reply = proto::LookupReply::default();
+    // A reply is cut at the node's size limit: ask again from where it stopped.
+    loop {
+        let page = client.lookup(request.clone()).await.map_err(status_error)?.into_inner();
+        let next = page.next_index;
+        merge(&mut reply, page);
+        if next == 0 {
+            break;
+        }
+        request.start = next;
+    }
     let invalid = report_lookup(&args.values, &reply, json, false);
     Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
@@ -102,11 +112,11 @@ async fn lookup_stdin(
     let batches: Vec<Vec<String>> = lines.chunks(STDIN_BATCH).map(<[String]>::to_vec).collect();
     let kind = type_code(args.kind);
     let requests =
-        batches.clone().into_iter().map(move |values| LookupRequest { values, r#type: kind, details: false });
+        batches.clone().into_iter().map(move |values| LookupRequest { values, r#type: kind, details: false, start: 0 });
     let mut replies = client.lookup_stream(tokio_stream::iter(requests)).await.map_err(status_error)?.into_inner();
     let (mut invalid, mut matched) = (0, 0);
     for batch in &batches {
-        let reply = replies.message().await.map_err(status_error)?.context("the node closed the stream early")?;
+        let reply = batch_reply(&mut replies).await?;
         matched += reply.results.iter().filter(|r| !r.matches.is_empty()).count();
         invalid += report_lookup(batch, &reply, json, args.hits_only);
     }
@@ -114,6 +124,27 @@ async fn lookup_stdin(
         eprintln!("{} looked up, {matched} matched, {invalid} invalid", lines.len());
     }
     Ok(if invalid > 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// One stream batch's answer: the node splits it into replies under its
+/// size limit, all but the last with `next_index` set.
+async fn batch_reply(replies: &mut tonic::Streaming<proto::LookupReply>) -> anyhow::Result<proto::LookupReply> {
+    let mut reply = proto::LookupReply::default();
+    loop {
+        let page = replies.message().await.map_err(status_error)?.context("the node closed the stream early")?;
+        let last = page.next_index == 0;
+        merge(&mut reply, page);
+        if last {
+            return Ok(reply);
+        }
+    }
+}
+
+/// Adds a cut reply's page to the answer so far.
+fn merge(reply: &mut proto::LookupReply, page: proto::LookupReply) {
+    reply.results.extend(page.results);
+    reply.descriptions.extend(page.descriptions);
+    reply.looked_up += page.looked_up;
 }
 
 /// Prints results; returns how many values were invalid.
@@ -128,7 +159,7 @@ fn report_lookup(values: &[String], reply: &proto::LookupReply, json: bool, hits
     let shown = values.iter().zip(&by_index).filter(|(_, r)| !hits_only || r.is_some());
     if json {
         for (value, result) in shown {
-            println!("{}", output::lookup_json(value, *result));
+            println!("{}", output::lookup_json(value, *result, &reply.descriptions));
         }
     } else {
         let mut table = output::table(&output::LOOKUP_HEADER);

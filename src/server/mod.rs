@@ -9,6 +9,7 @@ use crate::accept::{AcceptError, AcceptPolicy};
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::{LinkSettings, Links};
 use crate::federation::{self, stopped, InboundPeers, PeerRates, PeerScores};
+use crate::health::{HealthState, Readiness};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -84,25 +85,27 @@ pub struct RunningNode {
     tasks: Vec<ServeTask>,
     /// The peers this node dials.
     pub links: Arc<Links>,
+    /// What both listeners' health services answer.
+    pub health: HealthState,
 }
 
 impl RunningNode {
     /// Stops serving, waits for in-flight requests to finish, and returns
     /// once the store is closed, so the directory can be opened again.
     pub async fn stop(self) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown, tasks, links, .. } = self;
-        wind_down(node, &shutdown, links, tasks).await
+        let RunningNode { node, shutdown, tasks, links, health, .. } = self;
+        wind_down(node, &health, &shutdown, links, tasks).await
     }
 
     /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown: stop, tasks, links, .. } = self;
+        let RunningNode { node, shutdown: stop, tasks, links, health, .. } = self;
         let mut failed = futures::future::select_all(tasks);
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             (result, _, _) = &mut failed => finished(result),
         };
-        result.and(wind_down(node, &stop, links, failed.into_inner()).await)
+        result.and(wind_down(node, &health, &stop, links, failed.into_inner()).await)
     }
 }
 
@@ -110,14 +113,17 @@ impl RunningNode {
 /// verified, the stem clock's last tick) to let go of it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Signals shutdown, waits for the links and the serving tasks to end, then
-/// for the node to be released.
+/// Says NOT_SERVING, signals shutdown, waits for the links and the serving
+/// tasks to end, then for the node to be released.
 async fn wind_down(
     node: Arc<Node>,
+    health: &HealthState,
     shutdown: &watch::Sender<bool>,
     links: Arc<Links>,
     tasks: Vec<ServeTask>,
 ) -> Result<(), ServerError> {
+    // First, so health watchers (load balancers) hear of it before the listeners close.
+    health.set(Readiness::Stopping);
     let _ = shutdown.send(true);
     links.join().await;
     drop(links);
@@ -179,6 +185,7 @@ pub fn open_node(dir: &Path, config: &Config) -> Result<Node, ServerError> {
 /// Starts the node in `dir` and serves its local API and peer service.
 pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, ServerError> {
     let config = load_config(dir, &overrides)?;
+    let health = HealthState::new();
     let owned = dir.to_path_buf();
     let open_config = config.clone();
     let node = tokio::task::spawn_blocking(move || open_node(&owned, &open_config))
@@ -203,20 +210,24 @@ pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, Serv
         links.add(addr);
     }
     let api_task = match config.api_tls {
-        false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
+        false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), health.clone(), api, stopped(stop.clone()))),
         true => {
             let tls = transport::fixed(api_tls_config(dir, &config)?);
             let incoming = transport::tls_incoming(api, tls, TlsLimits::default());
-            tokio::spawn(crate::api::serve_incoming(node.clone(), links.clone(), incoming, stopped(stop.clone())))
+            let serving = crate::api::serve_incoming(node.clone(), links.clone(), health.clone(), incoming, stopped(stop.clone()));
+            tokio::spawn(serving)
         }
     };
     let incoming = transport::tls_incoming(peers, keeper.server_tls(), TlsLimits::default());
     let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
-    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, inbound, incoming, stop.clone()));
+    let serving = federation::serve(node.clone(), health.clone(), scores, rates, inbound, incoming, stop.clone());
+    let federation_task = tokio::spawn(serving);
     node.configure_stem(config.stem);
     tokio::spawn(stem_clock(node.clone(), stop.clone()));
     tokio::spawn(keeper.run(stop.clone()));
-    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks: vec![api_task, federation_task], links })
+    health.set(Readiness::Serving);
+    let tasks = vec![api_task, federation_task];
+    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks, links, health })
 }
 
 /// Sends due stem hops and floods records past their embargo, until the node stops.
