@@ -73,6 +73,25 @@ async fn both_listeners_answer_serving_once_the_node_is_up() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_local_api_says_not_serving_until_the_store_is_open() {
+    let fed = TestFederation::new();
+    let dir = fed.admit_node("a");
+    let starting = cirfed::server::bind_node(&dir, cirfed::server::Overrides::loopback()).await.unwrap();
+    let channel = Endpoint::from_shared(format!("http://{}", starting.api_addr)).unwrap().connect().await.unwrap();
+    assert_eq!(check(channel.clone(), "").await.unwrap(), ServingStatus::NotServing as i32);
+    assert_eq!(check(channel.clone(), NODE_SERVICE).await.unwrap(), ServingStatus::NotServing as i32);
+    let mut client = cirfed::proto::node_client::NodeClient::new(channel.clone());
+    let status = client.status(cirfed::proto::StatusRequest {}).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(!dir.join(cirfed::server::API_ADDR_FILE).exists(), "CLI commands do not find a node that is not ready");
+
+    let running = starting.open().await.expect("the node opens");
+    assert_eq!(check(channel.clone(), "").await.unwrap(), ServingStatus::Serving as i32);
+    assert!(client.status(cirfed::proto::StatusRequest {}).await.is_ok(), "the same connection now reaches the node");
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_peer_listener_answers_health_only_over_mutual_tls() {
     let fed = TestFederation::new();
     let node = TestNode::start(&fed.admit_node("a")).await;
