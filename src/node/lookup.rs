@@ -7,7 +7,7 @@ use crate::decay::{self, SightingBook, Sightings};
 use crate::lookup::{Engine, Entry, Hit, MatchKind};
 use crate::normalize::{self, NormalizeError, Observable, ObservableType};
 use crate::proto::record::Body;
-use crate::record::RecordId;
+use crate::record::{RecordId, Trust};
 
 /// Most values in one lookup request or stream batch.
 pub const MAX_LOOKUP_BATCH: usize = 100_000;
