@@ -127,12 +127,12 @@ async fn a_health_watch_sees_not_serving_when_the_node_stops_and_then_ends() {
 }
 
 /// Asks the reflection service one question.
-async fn reflect(channel: Channel, request: MessageRequest) -> MessageResponse {
+async fn reflect(channel: Channel, request: MessageRequest) -> Result<MessageResponse, tonic::Status> {
     let request = ServerReflectionRequest { host: String::new(), message_request: Some(request) };
     let mut client = ServerReflectionClient::new(channel);
     let mut replies = client.server_reflection_info(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
-    let reply = replies.next().await.expect("a reply").expect("reflection answers");
-    reply.message_response.expect("a response message")
+    let reply = replies.next().await.expect("a reply")?;
+    Ok(reply.message_response.expect("a response message"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -140,7 +140,7 @@ async fn reflection_lists_the_local_services_and_describes_the_node_api() {
     let fed = TestFederation::new();
     let node = TestNode::start(&fed.admit_node("a")).await;
     let channel = api_channel(&node).await;
-    let MessageResponse::ListServicesResponse(list) = reflect(channel.clone(), MessageRequest::ListServices(String::new())).await
+    let MessageResponse::ListServicesResponse(list) = reflect(channel.clone(), MessageRequest::ListServices(String::new())).await.unwrap()
     else {
         panic!("not a service list");
     };
@@ -149,7 +149,7 @@ async fn reflection_lists_the_local_services_and_describes_the_node_api() {
     assert_eq!(names, ["cirfed.v1.Node", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection"]);
 
     let symbol = MessageRequest::FileContainingSymbol(NODE_SERVICE.into());
-    let MessageResponse::FileDescriptorResponse(files) = reflect(channel.clone(), symbol).await else {
+    let MessageResponse::FileDescriptorResponse(files) = reflect(channel.clone(), symbol).await.unwrap() else {
         panic!("not a file descriptor");
     };
     let files: Vec<FileDescriptor> =
@@ -159,6 +159,6 @@ async fn reflection_lists_the_local_services_and_describes_the_node_api() {
     assert_eq!(node_proto.service.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["Node"]);
 
     let unknown = MessageRequest::FileContainingSymbol("cirfed.v1.NoSuchService".into());
-    assert!(matches!(reflect(channel, unknown).await, MessageResponse::ErrorResponse(_)));
+    assert_eq!(reflect(channel, unknown).await.unwrap_err().code(), tonic::Code::NotFound);
     node.stop().await;
 }
