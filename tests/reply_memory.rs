@@ -16,7 +16,7 @@ use prost::Message;
 /// lookup: its store, engine and runtime, the decoded request (up to
 /// MAX_API_MESSAGE_BYTES, held twice while it is decoded) and a few replies.
 /// Before replies were bounded the same request needed tens of GiB.
-const MAX_LOOKUP_PEAK_RSS_BYTES: u64 = 384 << 20;
+const MAX_LOOKUP_PEAK_RSS_BYTES: u64 = 256 << 20;
 
 /// The published domain every looked-up value is a subdomain of.
 const PARENT: &str = "evil.example";

@@ -11,7 +11,8 @@ use crate::record::{RecordError, RecordId};
 use crate::status;
 use prost::encoding::{encoded_len_varint, key_len};
 use prost::Message;
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 use tonic::Status;
 
 /// Largest encoded Lookup or LookupStream reply. Under the 4 MiB that stock
@@ -30,13 +31,15 @@ struct Page {
     bytes: usize,
     /// Matched record ids in the order they first appear, to describe them.
     described: Vec<RecordId>,
-    seen: HashSet<RecordId>,
+    /// The position of the result each id first appears in.
+    first_needed: HashMap<RecordId, usize>,
     details: bool,
 }
 
 impl Page {
     fn new(details: bool) -> Page {
-        Page { reply: proto::LookupReply::default(), bytes: 0, described: Vec::new(), seen: HashSet::new(), details }
+        let reply = proto::LookupReply::default();
+        Page { reply, bytes: 0, described: Vec::new(), first_needed: HashMap::new(), details }
     }
 
     /// Adds a result unless it would take the reply past the limit. The first
@@ -49,8 +52,10 @@ impl Page {
             return false;
         }
         if self.details {
+            let position = self.reply.results.len();
             for id in result.matches.iter().filter_map(|m| RecordId::from_slice(&m.record_id)) {
-                if self.seen.insert(id) {
+                if let Entry::Vacant(vacant) = self.first_needed.entry(id) {
+                    vacant.insert(position);
                     self.described.push(id);
                 }
             }
@@ -60,9 +65,15 @@ impl Page {
         true
     }
 
-    /// Adds a description, or cuts the reply before the first result that
-    /// needs it when it does not fit.
+    /// Adds a description, cutting results to make room when it does not
+    /// fit. Returns whether describing goes on.
     fn describe(&mut self, id: RecordId, description: String) -> bool {
+        let first = self.first_needed.get(&id).copied().unwrap_or(usize::MAX);
+        if first >= self.reply.results.len() {
+            // Ids come in order of first appearance: once one is no longer
+            // needed (its results were cut), none after it is.
+            return false;
+        }
         if description.is_empty() {
             return true;
         }
@@ -71,31 +82,28 @@ impl Page {
         let entry = entry + key_len(2) + encoded_len_varint(description.len() as u64) + description.len();
         let size = field_len(DESCRIPTIONS_FIELD, entry);
         if self.bytes + size > MAX_REPLY_BYTES {
-            return self.cut_before(&id);
+            // Cut before the first result that needs it, keeping at least one
+            // result: one value's answer with all its descriptions fits (the
+            // per-value cap sees to it).
+            self.cut_to(first.max(1));
+            if first > 0 || self.bytes + size > MAX_REPLY_BYTES {
+                return false;
+            }
         }
         self.bytes += size;
         self.reply.descriptions.insert(key, description);
         true
     }
 
-    /// Drops the results from the first one that matched `id` on, and the
-    /// descriptions only they needed. Returns whether describing goes on:
-    /// only when the first result itself needs `id`, which the per-value
-    /// cap rules out; its description is then left out and it can be read
-    /// with Get.
-    fn cut_before(&mut self, id: &RecordId) -> bool {
-        let needs = |r: &proto::LookupResult| r.matches.iter().any(|m| m.record_id == id.0);
-        let Some(cut) = self.reply.results.iter().position(needs) else { return true };
-        if cut == 0 {
-            debug_assert!(false, "one value's answer did not fit MAX_REPLY_BYTES");
-            return true;
-        }
-        self.reply.next_index = self.reply.results[cut].index;
-        self.reply.results.truncate(cut);
+    /// Keeps the first `keep` results and the descriptions they need.
+    fn cut_to(&mut self, keep: usize) {
+        let Some(next) = self.reply.results.get(keep) else { return };
+        self.reply.next_index = next.index;
+        self.reply.results.truncate(keep);
         let kept: HashSet<String> =
             self.reply.results.iter().flat_map(|r| &r.matches).map(|m| hex::encode(&m.record_id)).collect();
         self.reply.descriptions.retain(|key, _| kept.contains(key));
-        false
+        self.bytes = self.reply.encoded_len();
     }
 }
 
