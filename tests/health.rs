@@ -140,7 +140,8 @@ async fn reflection_lists_the_local_services_and_describes_the_node_api() {
     let fed = TestFederation::new();
     let node = TestNode::start(&fed.admit_node("a")).await;
     let channel = api_channel(&node).await;
-    let MessageResponse::ListServicesResponse(list) = reflect(channel.clone(), MessageRequest::ListServices(String::new())).await.unwrap()
+    let MessageResponse::ListServicesResponse(list) =
+        reflect(channel.clone(), MessageRequest::ListServices(String::new())).await.unwrap()
     else {
         panic!("not a service list");
     };

@@ -37,7 +37,8 @@ fn request(values: Vec<String>, details: bool) -> proto::LookupRequest {
 /// returns the replies.
 async fn lookup_all(node: &TestNode, mut request: proto::LookupRequest) -> Vec<proto::LookupReply> {
     // A stock client: tonic's default 4 MiB decoding limit.
-    let mut client = proto::node_client::NodeClient::connect(format!("http://{}", node.running.api_addr)).await.unwrap();
+    let mut client =
+        proto::node_client::NodeClient::connect(format!("http://{}", node.running.api_addr)).await.unwrap();
     let mut replies = Vec::new();
     loop {
         let reply = client.lookup(request.clone()).await.expect("lookup fits a stock client").into_inner();
@@ -143,8 +144,7 @@ async fn one_value_with_the_most_matches_and_longest_descriptions_fits_one_reply
     let mut node = TestNode::start(&fed.admit_node("a")).await;
     let label = "x".repeat(60);
     let longest = format!("{label}.{label}.{label}.example");
-    let drafts =
-        (0..MAX_MATCHES_PER_VALUE).map(|n| described(&longest, 3, n, MAX_TEXT_BYTES)).collect::<Vec<_>>();
+    let drafts = (0..MAX_MATCHES_PER_VALUE).map(|n| described(&longest, 3, n, MAX_TEXT_BYTES)).collect::<Vec<_>>();
     assert!(node.publish(drafts).await.iter().all(|o| o.error.is_empty()));
     let values = vec![format!("a.{longest}"), format!("b.{longest}")];
     let replies = lookup_all(&node, request(values, true)).await;
@@ -161,7 +161,8 @@ async fn lookup_stream_splits_a_batch_into_replies_under_the_limit() {
     node.publish_ok(indicator("evil.example", 3)).await;
     let big: Vec<String> = (0..MAX_LOOKUP_BATCH).map(|n| format!("host-{n}.evil.example")).collect();
     let batches = vec![request(big, false), request(vec!["x.evil.example".into(), "nothing.example".into()], false)];
-    let mut client = proto::node_client::NodeClient::connect(format!("http://{}", node.running.api_addr)).await.unwrap();
+    let mut client =
+        proto::node_client::NodeClient::connect(format!("http://{}", node.running.api_addr)).await.unwrap();
     let mut replies = client.lookup_stream(tokio_stream::iter(batches)).await.unwrap().into_inner();
     let mut first = Vec::new();
     loop {

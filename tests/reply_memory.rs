@@ -69,7 +69,8 @@ fn largest_request() -> proto::LookupRequest {
 async fn the_largest_lookup_the_limits_allow_keeps_the_node_under_its_memory_bound() {
     let fed = TestFederation::new();
     let server = serve(&fed.admit_node("a"));
-    let mut client = NodeClient::connect(format!("http://{}", server.addr)).await.unwrap().max_encoding_message_size(usize::MAX);
+    let mut client =
+        NodeClient::connect(format!("http://{}", server.addr)).await.unwrap().max_encoding_message_size(usize::MAX);
     let published = client.publish(proto::PublishRequest { drafts: crowded_parent(), dry_run: false }).await.unwrap();
     assert!(published.into_inner().outcomes.iter().all(|o| o.error.is_empty()));
     let before = peak_rss(server.child.id());
@@ -92,5 +93,10 @@ async fn the_largest_lookup_the_limits_allow_keeps_the_node_under_its_memory_bou
 
     let peak = peak_rss(server.child.id());
     eprintln!("node peak RSS: {} MiB before the lookups, {} MiB after", before >> 20, peak >> 20);
-    assert!(peak <= MAX_LOOKUP_PEAK_RSS_BYTES, "peak RSS {} MiB over {} MiB", peak >> 20, MAX_LOOKUP_PEAK_RSS_BYTES >> 20);
+    assert!(
+        peak <= MAX_LOOKUP_PEAK_RSS_BYTES,
+        "peak RSS {} MiB over {} MiB",
+        peak >> 20,
+        MAX_LOOKUP_PEAK_RSS_BYTES >> 20
+    );
 }

@@ -65,7 +65,8 @@ async fn a_revoked_members_later_records_are_refused_and_earlier_ones_flagged_ev
     wait_for("C to flag the revoked author's earlier record", || {
         let mut c = c.client.clone();
         async move {
-            let request = proto::LookupRequest { values: vec!["before.example".into()], r#type: 0, details: false, start: 0 };
+            let request =
+                proto::LookupRequest { values: vec!["before.example".into()], r#type: 0, details: false, start: 0 };
             let reply = c.lookup(request).await.unwrap().into_inner();
             reply.results.first().is_some_and(|r| r.matches.first().is_some_and(|m| m.author_revoked))
         }

@@ -17,11 +17,11 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use tonic::codegen::{http, BoxFuture, Service};
-use tonic::Status;
 use tokio::net::TcpListener;
+use tonic::codegen::{http, BoxFuture, Service};
 use tonic::server::NamedService;
 use tonic::transport::server::{Router, TcpIncoming};
+use tonic::Status;
 use tonic_reflection::server::v1::{ServerReflection, ServerReflectionServer};
 
 /// The local API's gRPC service name.

@@ -355,7 +355,11 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
                 ]);
             }
             if r.omitted_matches > 0 {
-                table.add_row(vec![query.to_string(), observable_type(r.r#type), format!("{} more matches", r.omitted_matches)]);
+                table.add_row(vec![
+                    query.to_string(),
+                    observable_type(r.r#type),
+                    format!("{} more matches", r.omitted_matches),
+                ]);
             }
         }
     }

@@ -78,7 +78,8 @@ pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
     if args.stdin {
         return lookup_stdin(client, args, json).await;
     }
-    let mut request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true, start: 0 };
+    let mut request =
+        LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true, start: 0 };
     let mut reply = proto::LookupReply::default();
     // A reply is cut at the node's size limit: ask again from where it stopped.
     loop {

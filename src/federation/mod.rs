@@ -22,8 +22,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 /// The peer service's gRPC name, for health checks.
-pub const FEDERATION_SERVICE: &str =
-    <FederationServer<FederationService> as tonic::server::NamedService>::NAME;
+pub const FEDERATION_SERVICE: &str = <FederationServer<FederationService> as tonic::server::NamedService>::NAME;
 /// Version of the peer protocol this node speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest message exchanged with a peer: a batch of records at most this big.

@@ -133,8 +133,10 @@ impl Node {
                     if hits.is_empty() {
                         continue;
                     }
-                    let matches =
-                        hits.drain(..).map(|hit| self.indicator_match(hit, &engine, &roster, &sightings, now)).collect();
+                    let matches = hits
+                        .drain(..)
+                        .map(|hit| self.indicator_match(hit, &engine, &roster, &sightings, now))
+                        .collect();
                     self.accepted(index, observable, matches)
                 }
                 Err(e) => Finding::refused(index, e),
@@ -148,7 +150,11 @@ impl Node {
 
     /// Reads the descriptions of indicators `ids` from the store, in order
     /// and a chunk at a time, handing each to `take` until it returns false.
-    pub fn descriptions(&self, ids: &[RecordId], mut take: impl FnMut(RecordId, String) -> bool) -> Result<(), NodeError> {
+    pub fn descriptions(
+        &self,
+        ids: &[RecordId],
+        mut take: impl FnMut(RecordId, String) -> bool,
+    ) -> Result<(), NodeError> {
         for chunk in ids.chunks(DESCRIPTION_CHUNK) {
             for stored in self.store.get_many(chunk)? {
                 let Some(Body::Indicator(indicator)) = decode_record(&stored)?.body else { continue };

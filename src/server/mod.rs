@@ -6,10 +6,10 @@ mod trust; // which CRL and certificate the peer TLS uses: verified CRLs, renewa
 pub use trust::TrustKeeper;
 
 use crate::accept::{AcceptError, AcceptPolicy};
+use crate::api::NodeSlot;
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::{LinkSettings, Links};
 use crate::federation::{self, stopped, InboundPeers, PeerRates, PeerScores};
-use crate::api::NodeSlot;
 use crate::health::{HealthState, Readiness};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
@@ -279,7 +279,8 @@ impl StartingNode {
         tokio::spawn(keeper.run(stop));
         let tasks = vec![api_task, federation_task];
         // Written once everything answers: CLI commands given --dir find a ready node.
-        let written = write_addr(dir, API_ADDR_FILE, api_addr).and(write_addr(dir, FEDERATION_ADDR_FILE, federation_addr));
+        let written =
+            write_addr(dir, API_ADDR_FILE, api_addr).and(write_addr(dir, FEDERATION_ADDR_FILE, federation_addr));
         if let Err(error) = written {
             wind_down(node, &health, &shutdown, links, tasks).await?;
             return Err(error);
