@@ -59,7 +59,7 @@ fn indexes(replies: &[proto::LookupReply]) -> Vec<u32> {
 
 #[test]
 fn the_reply_limit_leaves_a_margin_under_a_stock_client() {
-    assert!(MAX_REPLY_BYTES + (512 << 10) <= STOCK_CLIENT_LIMIT);
+    const { assert!(MAX_REPLY_BYTES + (512 << 10) <= STOCK_CLIENT_LIMIT) };
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -177,7 +177,7 @@ async fn lookup_stream_splits_a_batch_into_replies_under_the_limit() {
     assert!(first.len() >= 3);
     assert_eq!(indexes(&first), (0..MAX_LOOKUP_BATCH as u32).collect::<Vec<_>>());
     let second = replies.message().await.unwrap().expect("the second batch's reply");
-    assert_eq!((second.looked_up, second.next_index, indexes(&[second.clone()])), (2, 0, vec![0]));
+    assert_eq!((second.looked_up, second.next_index, indexes(std::slice::from_ref(&second))), (2, 0, vec![0]));
     assert!(replies.message().await.unwrap().is_none());
     node.stop().await;
 }
