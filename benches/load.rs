@@ -30,8 +30,10 @@ async fn lookup_stream(
     let values: Vec<String> = (0..queries as u64)
         .map(|n| if n % 100 < hit_percent { support::feed_value(n % feed).1 } else { format!("miss{n}.example") })
         .collect();
-    let batches: Vec<LookupRequest> =
-        values.chunks(STREAM_BATCH).map(|c| LookupRequest { values: c.to_vec(), r#type: 0, details: false }).collect();
+    let batches: Vec<LookupRequest> = values
+        .chunks(STREAM_BATCH)
+        .map(|c| LookupRequest { values: c.to_vec(), r#type: 0, details: false, start: 0 })
+        .collect();
     let started = Instant::now();
     let mut replies = client.lookup_stream(tokio_stream::iter(batches)).await?.into_inner();
     let (mut looked_up, mut matched) = (0u64, 0u64);

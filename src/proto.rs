@@ -6,3 +6,6 @@
 #![allow(missing_docs, clippy::all, clippy::pedantic)]
 
 include!(concat!(env!("OUT_DIR"), "/cirfed.v1.rs"));
+
+/// The encoded file descriptor set of `proto/cirfed/v1`, for server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("cirfed_descriptor");

@@ -62,9 +62,9 @@ async fn a_lookup_over_the_batch_limit_is_refused() {
     let fed = TestFederation::new();
     let mut node = TestNode::start(&fed.admit_node("a")).await;
     let values = vec!["a.example".to_string(); MAX_LOOKUP_BATCH + 1];
-    let request = proto::LookupRequest { values, r#type: 0, details: false };
+    let request = proto::LookupRequest { values, r#type: 0, details: false, start: 0 };
     let status = node.client.lookup(request).await.unwrap_err();
-    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     assert!(status.message().contains(&MAX_LOOKUP_BATCH.to_string()), "{}", status.message());
     node.stop().await;
 }
@@ -76,8 +76,15 @@ async fn a_request_over_the_api_message_limit_is_refused_and_the_node_keeps_serv
     let big = "x".repeat(1 << 20);
     let values = vec![big; MAX_API_MESSAGE_BYTES / (1 << 20) + 1];
     let mut client = node.client.clone().max_encoding_message_size(usize::MAX);
-    let status = client.lookup(proto::LookupRequest { values, r#type: 0, details: false }).await.unwrap_err();
-    assert!(matches!(status.code(), tonic::Code::ResourceExhausted | tonic::Code::OutOfRange), "{status:?}");
+    let request = proto::LookupRequest { values, r#type: 0, details: false, start: 0 };
+    let status = client.lookup(request.clone()).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains(&MAX_API_MESSAGE_BYTES.to_string()), "names the limit: {}", status.message());
+    // The same over a stream: the batch is refused the same way.
+    let mut replies = client.lookup_stream(tokio_stream::iter(vec![request])).await.unwrap().into_inner();
+    let status = replies.message().await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::ResourceExhausted, "{status:?}");
+    assert!(status.message().contains(&MAX_API_MESSAGE_BYTES.to_string()), "names the limit: {}", status.message());
     node.publish_ok(indicator("still.example", 2)).await;
     assert_eq!(node.matches("still.example").await.len(), 1);
     node.stop().await;

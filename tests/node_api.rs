@@ -152,7 +152,12 @@ async fn indicators_stop_matching_when_they_expire() {
         let mut client = node.client.clone();
         async move {
             let reply = client
-                .lookup(proto::LookupRequest { values: vec!["short-lived.example".into()], r#type: 0, details: false })
+                .lookup(proto::LookupRequest {
+                    values: vec!["short-lived.example".into()],
+                    r#type: 0,
+                    details: false,
+                    start: 0,
+                })
                 .await
                 .unwrap()
                 .into_inner();
@@ -381,6 +386,7 @@ async fn lookup_stream_answers_each_batch_in_order() {
                 .collect(),
             r#type: 0,
             details: false,
+            start: 0,
         })
         .collect();
     let mut replies = node.client.lookup_stream(tokio_stream::iter(batches)).await.unwrap().into_inner();
@@ -450,7 +456,7 @@ async fn matches_report_categories_always_and_descriptions_when_details_are_aske
     }
     node.publish_ok(draft).await;
     for details in [true, false] {
-        let request = proto::LookupRequest { values: vec!["a.evil.example".into()], r#type: 0, details };
+        let request = proto::LookupRequest { values: vec!["a.evil.example".into()], r#type: 0, details, start: 0 };
         let reply = node.client.lookup(request).await.unwrap().into_inner();
         let found = &reply.results[0].matches[0];
         assert_eq!(found.indicator_value, "evil.example");
@@ -460,8 +466,8 @@ async fn matches_report_categories_always_and_descriptions_when_details_are_aske
             categories,
             vec![cirfed::cir::Category::Phishing.code(), cirfed::cir::Category::CredentialTheft.code()]
         );
-        let expected = if details { "console phishing kit" } else { "" };
-        assert_eq!(found.description, expected);
+        let description = reply.descriptions.get(&hex::encode(&found.record_id)).map(String::as_str);
+        assert_eq!(description, details.then_some("console phishing kit"));
     }
     node.stop().await;
 }

@@ -65,7 +65,8 @@ async fn a_revoked_members_later_records_are_refused_and_earlier_ones_flagged_ev
     wait_for("C to flag the revoked author's earlier record", || {
         let mut c = c.client.clone();
         async move {
-            let request = proto::LookupRequest { values: vec!["before.example".into()], r#type: 0, details: false };
+            let request =
+                proto::LookupRequest { values: vec!["before.example".into()], r#type: 0, details: false, start: 0 };
             let reply = c.lookup(request).await.unwrap().into_inner();
             reply.results.first().is_some_and(|r| r.matches.first().is_some_and(|m| m.author_revoked))
         }
@@ -96,7 +97,7 @@ fn sighting(id: &[u8], kind: SightingType, count: u32) -> Draft {
 async fn wait_for_sightings(node: &TestNode, value: &str, seen: u32, false_positive: u32) -> proto::Match {
     let lookup = || {
         let mut client = node.client.clone();
-        let request = proto::LookupRequest { values: vec![value.into()], r#type: 0, details: false };
+        let request = proto::LookupRequest { values: vec![value.into()], r#type: 0, details: false, start: 0 };
         async move { client.lookup(request).await.unwrap().into_inner().results.pop().and_then(|mut r| r.matches.pop()) }
     };
     wait_for("sightings to arrive", || async {

@@ -82,15 +82,18 @@ pub fn stored_record(view: RecordView) -> proto::StoredRecord {
 
 /// The result for one looked-up value.
 pub fn lookup_result(finding: Finding) -> proto::LookupResult {
+    let summary = finding.summary;
     let mut result = proto::LookupResult {
         index: finding.index,
-        max_cir_level: u32::from(finding.max_level()),
-        confidence: u32::from(finding.confidence()),
-        first_seen: finding.first_seen(),
-        last_seen: finding.last_seen(),
-        score: finding.matches.iter().map(|m| u32::from(m.score)).max().unwrap_or(0),
-        benign: finding.benign.clone().unwrap_or_default(),
-        filtered: finding.filtered.clone(),
+        max_cir_level: u32::from(summary.max_level),
+        confidence: u32::from(summary.confidence),
+        first_seen: summary.first_seen,
+        last_seen: summary.last_seen,
+        score: u32::from(summary.score),
+        benign: finding.benign.unwrap_or_default(),
+        filtered: finding.filtered,
+        omitted_matches: finding.omitted_matches,
+        omitted_filtered: finding.omitted_filtered,
         ..Default::default()
     };
     match finding.observable {
@@ -117,7 +120,6 @@ fn indicator_match(m: IndicatorMatch) -> proto::Match {
         valid_until: m.entry.valid_until,
         first_seen: m.entry.first_seen,
         last_seen: m.entry.last_seen,
-        description: m.description.unwrap_or_default(),
         author_revoked: m.author_revoked_at.is_some(),
         author_revoked_at: m.author_revoked_at.unwrap_or_default(),
         sightings_seen: m.sightings.seen,

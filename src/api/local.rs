@@ -2,9 +2,9 @@
 //! signatures runs on the blocking pool so it never stalls the runtime.
 
 use super::convert;
+use super::lookup::lookup_page;
 use crate::federation::link::Links;
 use crate::node::Node;
-use crate::normalize::ObservableType;
 use crate::proto::{self, node_server};
 use crate::record::{RecordError, RecordId, RecordKind};
 use crate::status;
@@ -35,6 +35,21 @@ impl NodeService {
         NodeService { node, links }
     }
 
+    /// Sends one stream batch's answer as replies of at most `MAX_REPLY_BYTES`,
+    /// each looked up once the previous one is queued (back-pressure).
+    async fn answer_batch(&self, batch: Arc<proto::LookupRequest>, replies: &Replies) -> Result<(), Status> {
+        let mut start = batch.start as usize;
+        loop {
+            let request = batch.clone();
+            let reply = self.blocking(move |node| lookup_page(node, &request, start)).await?;
+            let next = reply.next_index as usize;
+            if replies.send(Ok(reply)).await.is_err() || next == 0 {
+                return Ok(());
+            }
+            start = next;
+        }
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Node) -> Result<T, Status> + Send + 'static,
@@ -44,23 +59,7 @@ impl NodeService {
     }
 }
 
-fn lookup(node: &Node, request: proto::LookupRequest) -> Result<proto::LookupReply, Status> {
-    let hint = match request.r#type {
-        0 => None,
-        code => Some(
-            u8::try_from(code)
-                .ok()
-                .and_then(ObservableType::from_code)
-                .ok_or_else(|| status::invalid(RecordError::UnknownEnum { field: "type", value: code }))?,
-        ),
-    };
-    let findings = node.lookup(&request.values, hint, request.details).map_err(status::to_status)?;
-    Ok(proto::LookupReply {
-        looked_up: request.values.len() as u32,
-        results: findings.into_iter().map(convert::lookup_result).collect(),
-    })
-}
-
+type Replies = mpsc::Sender<Result<proto::LookupReply, Status>>;
 type LookupReplies = Pin<Box<dyn Stream<Item = Result<proto::LookupReply, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -97,7 +96,8 @@ impl node_server::Node for NodeService {
 
     async fn lookup(&self, request: Request<proto::LookupRequest>) -> Result<Response<proto::LookupReply>, Status> {
         let request = request.into_inner();
-        Ok(Response::new(self.blocking(move |node| lookup(node, request)).await?))
+        let start = request.start as usize;
+        Ok(Response::new(self.blocking(move |node| lookup_page(node, &request, start)).await?))
     }
 
     type LookupStreamStream = LookupReplies;
@@ -111,12 +111,12 @@ impl node_server::Node for NodeService {
         let service = self.clone();
         tokio::spawn(async move {
             while let Some(batch) = requests.next().await {
-                let reply = match batch {
-                    Ok(batch) => service.blocking(move |node| lookup(node, batch)).await,
-                    Err(status) => Err(status),
+                let answered = match batch {
+                    Ok(batch) => service.answer_batch(Arc::new(batch), &replies).await,
+                    Err(status) => Err(status::oversize(status)),
                 };
-                let failed = reply.is_err();
-                if replies.send(reply).await.is_err() || failed {
+                if let Err(status) = answered {
+                    let _ = replies.send(Err(status)).await;
                     break;
                 }
             }

@@ -225,7 +225,7 @@ async fn client(node: &RunningNode) -> anyhow::Result<NodeClient<Channel>> {
 async fn wait_until(client: &mut NodeClient<Channel>, value: &str, matched: bool) -> anyhow::Result<u128> {
     let started = Instant::now();
     while started.elapsed() < DEMO_DEADLINE {
-        let request = LookupRequest { values: vec![value.to_string()], r#type: 0, details: false };
+        let request = LookupRequest { values: vec![value.to_string()], r#type: 0, details: false, start: 0 };
         let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
         if reply.results.iter().any(|r| !r.matches.is_empty()) == matched {
             return Ok(started.elapsed().as_millis());
@@ -313,7 +313,7 @@ async fn look_up(say: &Narrator, client: &mut NodeClient<Channel>, values: &[&st
     let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
     let started = Instant::now();
     let reply = client
-        .lookup(LookupRequest { values: values.clone(), r#type: 0, details: true })
+        .lookup(LookupRequest { values: values.clone(), r#type: 0, details: true, start: 0 })
         .await
         .map_err(status_error)?
         .into_inner();

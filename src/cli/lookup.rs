@@ -82,12 +82,23 @@ pub async fn lookup(args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
 
 /// Looks up the command line's values with details (descriptions).
 async fn lookup_values(mut client: NodeClient<Channel>, args: LookupArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let request = LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true };
-    let reply = client.lookup(request).await.map_err(status_error)?.into_inner();
+    let mut request =
+        LookupRequest { values: args.values.clone(), r#type: type_code(args.kind), details: true, start: 0 };
+    let mut reply = proto::LookupReply::default();
+    // A reply is cut at the node's size limit: ask again from where it stopped.
+    loop {
+        let page = client.lookup(request.clone()).await.map_err(status_error)?.into_inner();
+        let next = page.next_index;
+        merge(&mut reply, page);
+        if next == 0 {
+            break;
+        }
+        request.start = next;
+    }
     let results = by_index(args.values.len(), &reply);
     if json {
         for (value, result) in args.values.iter().zip(&results) {
-            println!("{}", output::lookup_json(value, *result));
+            println!("{}", output::lookup_json(value, *result, &reply.descriptions));
         }
     } else {
         let mut table = output::table(&output::LOOKUP_HEADER);
@@ -97,6 +108,13 @@ async fn lookup_values(mut client: NodeClient<Channel>, args: LookupArgs, json: 
         println!("{table}");
     }
     Ok(exit_status(reply.results.iter().filter(|r| !r.matches.is_empty()).count()))
+}
+
+/// Adds a cut reply's page to the answer so far.
+fn merge(reply: &mut proto::LookupReply, page: proto::LookupReply) {
+    reply.results.extend(page.results);
+    reply.descriptions.extend(page.descriptions);
+    reply.looked_up += page.looked_up;
 }
 
 /// Each value's result, by its position in the request (None: no match).
@@ -239,7 +257,7 @@ impl Outbox {
         let Ok(permit) = self.in_flight.clone().acquire_owned().await else { return false };
         let entries = std::mem::take(batch).entries;
         let values = entries.iter().map(|e| e.value.clone()).collect();
-        let request = LookupRequest { values, r#type: self.kind, details: false };
+        let request = LookupRequest { values, r#type: self.kind, details: false, start: 0 };
         self.pending.send(Pending { entries, _in_flight: permit }).is_ok() && self.requests.send(request).await.is_ok()
     }
 }
@@ -330,7 +348,7 @@ impl Printer {
     ) -> anyhow::Result<Option<Tally>> {
         let mut tally = Tally::default();
         while let Some(batch) = pending.recv().await {
-            let reply = self.next_reply(&mut replies).await?.context("the node closed the stream early")?;
+            let reply = self.batch_reply(&mut replies).await?;
             match self.print_batch(&batch.entries, &reply, &mut tally) {
                 Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(None),
                 result => result.context("cannot write standard output")?,
@@ -339,6 +357,23 @@ impl Printer {
         // The end of the stream carries the node's final status.
         self.next_reply(&mut replies).await?;
         Ok(Some(tally))
+    }
+
+    /// One batch's answer: the node splits it into replies under its size
+    /// limit, all but the last with `next_index` set.
+    async fn batch_reply(
+        &self,
+        replies: &mut tonic::Streaming<proto::LookupReply>,
+    ) -> anyhow::Result<proto::LookupReply> {
+        let mut reply = proto::LookupReply::default();
+        loop {
+            let page = self.next_reply(replies).await?.context("the node closed the stream early")?;
+            let last = page.next_index == 0;
+            merge(&mut reply, page);
+            if last {
+                return Ok(reply);
+            }
+        }
     }
 
     async fn next_reply(
@@ -365,7 +400,7 @@ impl Printer {
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         if self.json {
             for (entry, result) in shown {
-                let mut value = output::lookup_json(&entry.value, *result);
+                let mut value = output::lookup_json(&entry.value, *result, &reply.descriptions);
                 value["line"] = entry.line.into();
                 writeln!(out, "{value}")?;
             }

@@ -258,8 +258,9 @@ fn plain(value: &Value) -> String {
     }
 }
 
-/// JSON of one lookup result, with the value that was looked up.
-pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>) -> Value {
+/// JSON of one lookup result, with the value that was looked up; each match
+/// carries its record's description from the reply's `descriptions`.
+pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>, descriptions: &Descriptions) -> Value {
     let Some(result) = result else {
         return json!({ "value": query, "matched": false, "matches": [] });
     };
@@ -273,7 +274,8 @@ pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>) -> Value {
         "score": result.score,
         "first_seen": time(result.first_seen),
         "last_seen": time(result.last_seen),
-        "matches": result.matches.iter().map(match_json).collect::<Vec<_>>(),
+        "matches": result.matches.iter().map(|m| match_json(m, descriptions)).collect::<Vec<_>>(),
+        "omitted_matches": result.omitted_matches,
         "benign": (!result.benign.is_empty()).then_some(&result.benign),
         "filtered": result.filtered,
     });
@@ -283,13 +285,14 @@ pub fn lookup_json(query: &str, result: Option<&proto::LookupResult>) -> Value {
     value
 }
 
-fn match_json(m: &proto::Match) -> Value {
+fn match_json(m: &proto::Match, descriptions: &Descriptions) -> Value {
+    let description = descriptions.get(&hex::encode(&m.record_id)).map_or("", String::as_str);
     json!({
         "record_id": hex::encode(&m.record_id), "match": match_kind(m.kind),
         "indicator_type": observable_type(m.indicator_type), "indicator_value": m.indicator_value,
         "cir_level": m.cir_level, "confidence": m.confidence, "categories": categories(&m.categories),
         "tlp": tlp(m.tlp), "valid_until": time(m.valid_until), "first_seen": time(m.first_seen),
-        "last_seen": time(m.last_seen), "description": m.description, "score": m.score,
+        "last_seen": time(m.last_seen), "description": description, "score": m.score,
         "sightings": {
             "seen": m.sightings_seen, "false_positive": m.sightings_false_positive,
             "expired": m.sightings_expired, "last_seen": time(m.last_sighting),
@@ -313,6 +316,9 @@ fn match_notes(m: &proto::Match) -> String {
     }
     notes.join("; ")
 }
+
+/// A lookup reply's descriptions, by record id in hex.
+pub type Descriptions = std::collections::HashMap<String, String>;
 
 /// Adds a lookup result's rows to a lookup table.
 pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::LookupResult>) {
@@ -346,6 +352,13 @@ pub fn lookup_rows(table: &mut Table, query: &str, result: Option<&proto::Lookup
                     tlp(m.tlp),
                     short_id(&m.record_id),
                     match_notes(m),
+                ]);
+            }
+            if r.omitted_matches > 0 {
+                table.add_row(vec![
+                    query.to_string(),
+                    observable_type(r.r#type),
+                    format!("{} more matches", r.omitted_matches),
                 ]);
             }
         }

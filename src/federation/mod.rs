@@ -17,9 +17,12 @@ pub use service::FederationService;
 use crate::node::Node;
 use crate::proto::federation_server::FederationServer;
 use crate::proto::Limits;
+use crate::status::OversizeExhausted;
 use std::sync::Arc;
 use tokio::sync::watch;
 
+/// The peer service's gRPC name, for health checks.
+pub const FEDERATION_SERVICE: &str = <FederationServer<FederationService> as tonic::server::NamedService>::NAME;
 /// Version of the peer protocol this node speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest message exchanged with a peer: a batch of records at most this big.
@@ -55,24 +58,28 @@ pub fn limits(records_per_second: u32) -> Limits {
     }
 }
 
-/// The tonic service for a node, with our message limits. Live streams end
-/// when `shutdown` turns true, so a stopping node does not wait on its peers.
+/// The tonic service for a node, with our message limits (a request over
+/// them answers RESOURCE_EXHAUSTED). Live streams end when `shutdown` turns
+/// true, so a stopping node does not wait on its peers.
 pub fn federation_server(
     node: Arc<Node>,
     scores: Arc<PeerScores>,
     rates: Arc<PeerRates>,
     inbound: Arc<InboundPeers>,
     shutdown: watch::Receiver<bool>,
-) -> FederationServer<FederationService> {
-    FederationServer::new(FederationService::new(node, scores, rates, inbound, shutdown))
-        .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES)
+) -> OversizeExhausted<FederationServer<FederationService>> {
+    OversizeExhausted(
+        FederationServer::new(FederationService::new(node, scores, rates, inbound, shutdown))
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES),
+    )
 }
 
 /// Serves the peer service on established mutual-TLS connections until
 /// `shutdown` turns true.
 pub async fn serve<IO>(
     node: Arc<Node>,
+    health: crate::health::HealthState,
     scores: Arc<PeerScores>,
     rates: Arc<PeerRates>,
     inbound: Arc<InboundPeers>,
@@ -85,6 +92,7 @@ where
     tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(crate::transport::KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(crate::transport::KEEPALIVE_TIMEOUT))
+        .add_service(health.service(FEDERATION_SERVICE))
         .add_service(federation_server(node, scores, rates, inbound, shutdown.clone()))
         .serve_with_incoming_shutdown(incoming, stopped(shutdown))
         .await

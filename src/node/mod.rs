@@ -2,12 +2,14 @@
 //! published locally, imported from a file, or received from a peer, plus the
 //! read paths (get, list, lookup, status) the APIs serve.
 
+mod lookup;
 mod publish;
 mod roster;
 mod sharing;
 pub mod stem;
 mod trust;
 
+pub use lookup::{Finding, IndicatorMatch, Summary, MAX_LOOKUP_BATCH, MAX_MATCHES_PER_VALUE};
 pub use publish::{Prepared, Published};
 pub use roster::Roster;
 pub use sharing::{item, shareable, Audience, Item, SharedSet, StoredEvent};
@@ -17,10 +19,10 @@ use crate::accept::AcceptPolicy;
 use crate::anonymize::Scrubber;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
-use crate::decay::{self, SightingBook, Sightings};
+use crate::decay::SightingBook;
 use crate::identity::sharing::SharingKeys;
-use crate::lookup::{Engine, Entry, Hit, MatchKind};
-use crate::normalize::{self, NormalizeError, Observable, ObservableType};
+use crate::lookup::{Engine, Entry};
+use crate::normalize::ObservableType;
 use crate::proto::{record::Body, Envelope, Indicator, Record};
 use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
@@ -32,8 +34,6 @@ use tokio::sync::{broadcast, watch};
 
 /// Most drafts or envelopes in one publish or import request.
 pub const MAX_BATCH_RECORDS: usize = 10_000;
-/// Most values in one lookup request or stream batch.
-pub const MAX_LOOKUP_BATCH: usize = 100_000;
 /// Most records returned by one list page.
 pub const MAX_LIST_LIMIT: usize = 1_000;
 /// Most envelope bytes in one list page (at least one record goes): a page
@@ -145,63 +145,6 @@ impl RecordView {
     /// Neither retracted nor expired.
     pub fn is_active(&self) -> bool {
         self.retraction.is_none() && !self.expired
-    }
-}
-
-/// One published indicator matching one looked-up value.
-#[derive(Debug, Clone)]
-pub struct IndicatorMatch {
-    /// How it matched.
-    pub how: MatchKind,
-    /// The published value that matched.
-    pub matched: String,
-    /// The engine's view of the indicator.
-    pub entry: Entry,
-    /// The description, when the lookup asked for details.
-    pub description: Option<String>,
-    /// When the author's membership was revoked, if it was (after this record
-    /// was made, or the record would not match): the record stands, flagged.
-    pub author_revoked_at: Option<i64>,
-    /// The community's sightings of this indicator.
-    pub sightings: Sightings,
-    /// Confidence after sightings and time decay, 0-100 (see `decay`).
-    pub score: u8,
-}
-
-/// The answer for one looked-up value.
-#[derive(Debug, Clone)]
-pub struct Finding {
-    /// Position of the value in the request.
-    pub index: u32,
-    /// The value's canonical form, or why it was refused.
-    pub observable: Result<Observable, NormalizeError>,
-    /// Live indicators that match it, as the accept policy lets through.
-    pub matches: Vec<IndicatorMatch>,
-    /// The warninglist the value is on, when matches were held back for it.
-    pub benign: Option<String>,
-    /// Why each match the accept policy held back was held back.
-    pub filtered: Vec<String>,
-}
-
-impl Finding {
-    /// Highest CIR level among the matches.
-    pub fn max_level(&self) -> u8 {
-        self.matches.iter().map(|m| m.entry.level).max().unwrap_or(0)
-    }
-
-    /// Highest confidence among the matches.
-    pub fn confidence(&self) -> u8 {
-        self.matches.iter().map(|m| m.entry.confidence).max().unwrap_or(0)
-    }
-
-    /// Earliest first sighting reported by any match (0: unknown).
-    pub fn first_seen(&self) -> i64 {
-        self.matches.iter().map(|m| m.entry.first_seen).filter(|t| *t > 0).min().unwrap_or(0)
-    }
-
-    /// Latest sighting reported by any match (0: unknown).
-    pub fn last_seen(&self) -> i64 {
-        self.matches.iter().map(|m| m.entry.last_seen).max().unwrap_or(0)
     }
 }
 
@@ -795,114 +738,6 @@ impl Node {
                 return Ok((views, 0));
             }
         }
-    }
-
-    /// Looks values up against every live indicator. Matching never touches
-    /// disk; with `details`, descriptions are then read from the store for
-    /// the hits only.
-    pub fn lookup(
-        &self,
-        values: &[String],
-        hint: Option<ObservableType>,
-        details: bool,
-    ) -> Result<Vec<Finding>, NodeError> {
-        if values.len() > MAX_LOOKUP_BATCH {
-            return Err(NodeError::BatchTooLarge { count: values.len(), max: MAX_LOOKUP_BATCH });
-        }
-        let now = unix_now();
-        let mut findings = Vec::new();
-        let engine = self.engine.read().expect("engine lock");
-        let roster = self.roster.read().expect("roster lock");
-        let sightings = self.sightings.read().expect("sightings lock");
-        let mut hits = Vec::new();
-        for (index, value) in values.iter().enumerate() {
-            let index = index as u32;
-            match normalize::parse(hint, value) {
-                Ok(observable) => {
-                    engine.lookup_into(&observable, now, &mut hits);
-                    if hits.is_empty() {
-                        continue;
-                    }
-                    let matches = hits
-                        .drain(..)
-                        .map(|hit| self.indicator_match(hit, &engine, &roster, &sightings, now))
-                        .collect();
-                    findings.push(self.accepted(index, observable, matches));
-                }
-                Err(e) => findings.push(Finding {
-                    index,
-                    observable: Err(e),
-                    matches: Vec::new(),
-                    benign: None,
-                    filtered: Vec::new(),
-                }),
-            }
-        }
-        drop((engine, roster, sightings));
-        if details {
-            self.describe(&mut findings)?;
-        }
-        Ok(findings)
-    }
-
-    /// A finding with the matches the accept policy lets through.
-    fn accepted(&self, index: u32, observable: Observable, matches: Vec<IndicatorMatch>) -> Finding {
-        let benign = self.accept.warninglists().check(&observable).map(String::from);
-        let mut finding =
-            Finding { index, observable: Ok(observable), matches: Vec::new(), benign, filtered: Vec::new() };
-        if finding.benign.is_some() {
-            return finding;
-        }
-        for m in matches {
-            match self.accept.refusal(&m.entry, m.score) {
-                Some(reason) => finding.filtered.push(reason),
-                None => finding.matches.push(m),
-            }
-        }
-        finding
-    }
-
-    /// A hit with its author's standing, its sightings and its decayed score.
-    fn indicator_match(
-        &self,
-        hit: Hit,
-        engine: &Engine,
-        roster: &Roster,
-        sightings: &SightingBook,
-        now: i64,
-    ) -> IndicatorMatch {
-        let entry = engine.entry(hit.entry).clone();
-        let author_revoked_at = roster.membership(engine.author_key(entry.author)).and_then(|m| m.revoked_at);
-        let sightings = sightings.of(&entry.id);
-        let evidence = decay::Evidence {
-            confidence: entry.confidence,
-            created_at: entry.created_at,
-            valid_until: entry.valid_until,
-        };
-        IndicatorMatch {
-            how: hit.kind,
-            score: decay::score(evidence, &sightings, now),
-            entry,
-            matched: hit.matched,
-            description: None,
-            author_revoked_at,
-            sightings,
-        }
-    }
-
-    /// Fills in the descriptions of matched indicators, in one store read.
-    fn describe(&self, findings: &mut [Finding]) -> Result<(), NodeError> {
-        let ids: Vec<RecordId> = findings.iter().flat_map(|f| &f.matches).map(|m| m.entry.id).collect();
-        let mut descriptions = std::collections::HashMap::with_capacity(ids.len());
-        for stored in self.store.get_many(&ids)? {
-            if let Some(Body::Indicator(indicator)) = decode_record(&stored)?.body {
-                descriptions.insert(stored.id, indicator.description);
-            }
-        }
-        for m in findings.iter_mut().flat_map(|f| f.matches.iter_mut()) {
-            m.description = descriptions.get(&m.entry.id).cloned();
-        }
-        Ok(())
     }
 
     /// Counts for `cirfed status`.

@@ -6,9 +6,11 @@ mod trust; // which CRL and certificate the peer TLS uses: verified CRLs, renewa
 pub use trust::TrustKeeper;
 
 use crate::accept::{AcceptError, AcceptPolicy};
+use crate::api::NodeSlot;
 use crate::config::{Config, ConfigError, ConfigFile};
 use crate::federation::link::{LinkSettings, Links};
 use crate::federation::{self, stopped, InboundPeers, PeerRates, PeerScores};
+use crate::health::{HealthState, Readiness};
 use crate::identity::{self, pki, IdentityError};
 use crate::node::{Node, NodeError, NodeIdentity};
 use crate::record::Signer;
@@ -84,6 +86,8 @@ pub struct RunningNode {
     tasks: Vec<ServeTask>,
     /// The peers this node dials.
     pub links: Arc<Links>,
+    /// What both listeners' health services answer.
+    pub health: HealthState,
     /// api.addr and federation.addr: removed when the node stops, so a
     /// client never finds the address of a node that is gone.
     addr_files: AddrFiles,
@@ -93,21 +97,21 @@ impl RunningNode {
     /// Stops serving, waits for in-flight requests to finish, and returns
     /// once the store is closed, so the directory can be opened again.
     pub async fn stop(self) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown, tasks, links, addr_files, .. } = self;
+        let RunningNode { node, shutdown, tasks, links, health, addr_files, .. } = self;
         addr_files.remove();
-        wind_down(node, &shutdown, links, tasks).await
+        wind_down(node, &health, &shutdown, links, tasks).await
     }
 
     /// Serves until a listener fails or `shutdown` completes.
     pub async fn run_until(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), ServerError> {
-        let RunningNode { node, shutdown: stop, tasks, links, addr_files, .. } = self;
+        let RunningNode { node, shutdown: stop, tasks, links, health, addr_files, .. } = self;
         let mut failed = futures::future::select_all(tasks);
         let result = tokio::select! {
             _ = shutdown => Ok(()),
             (result, _, _) = &mut failed => finished(result),
         };
         addr_files.remove();
-        result.and(wind_down(node, &stop, links, failed.into_inner()).await)
+        result.and(wind_down(node, &health, &stop, links, failed.into_inner()).await)
     }
 }
 
@@ -115,14 +119,17 @@ impl RunningNode {
 /// verified, the stem clock's last tick) to let go of it.
 pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Signals shutdown, waits for the links and the serving tasks to end, then
-/// for the node to be released.
+/// Says NOT_SERVING, signals shutdown, waits for the links and the serving
+/// tasks to end, then for the node to be released.
 async fn wind_down(
     node: Arc<Node>,
+    health: &HealthState,
     shutdown: &watch::Sender<bool>,
     links: Arc<Links>,
     tasks: Vec<ServeTask>,
 ) -> Result<(), ServerError> {
+    // First, so health watchers (load balancers) hear of it before the listeners close.
+    health.set(Readiness::Stopping);
     let _ = shutdown.send(true);
     links.join().await;
     drop(links);
@@ -187,45 +194,110 @@ pub(crate) fn node_identity(keys: identity::NodeKeys) -> Result<NodeIdentity, Se
 
 /// Starts the node in `dir` and serves its local API and peer service.
 pub async fn start(dir: &Path, overrides: Overrides) -> Result<RunningNode, ServerError> {
+    bind_node(dir, overrides).await?.open().await
+}
+
+/// A node whose listeners are bound and whose store is not open yet. Its
+/// local API already answers: health says NOT_SERVING, every other call
+/// UNAVAILABLE, so a load balancer tells a starting node from a dead one.
+pub struct StartingNode {
+    /// Where the local API listens.
+    pub api_addr: SocketAddr,
+    dir: PathBuf,
+    config: Config,
+    health: HealthState,
+    /// The local API's node service, filled once the node is open.
+    api: NodeSlot,
+    api_task: ServeTask,
+    /// The peer listener: served only once the node is open, since its TLS
+    /// needs the CRLs the store holds.
+    peers: (TcpListener, SocketAddr),
+    shutdown: watch::Sender<bool>,
+}
+
+/// Checks the config, binds both listeners and serves the local API's
+/// health while the store is still closed; `open` finishes the start.
+pub async fn bind_node(dir: &Path, overrides: Overrides) -> Result<StartingNode, ServerError> {
     let config = load_config(dir, &overrides)?;
-    let owned = dir.to_path_buf();
-    let open_config = config.clone();
-    let node = tokio::task::spawn_blocking(move || open_node(&owned, &open_config))
-        .await
-        .map_err(|e| ServerError::Interrupted(e.to_string()))??;
-    let node = Arc::new(node);
     let (api, api_addr) = bind(config.api_listen).await?;
-    let (peers, federation_addr) = bind(config.federation_listen).await?;
-    let addr_files = AddrFiles::write(dir, api_addr, federation_addr)?;
+    let peers = bind(config.federation_listen).await?;
     let (shutdown, stop) = watch::channel(false);
-    let scores = Arc::new(PeerScores::default());
-    let inbound = Arc::new(InboundPeers::default());
-    let keeper = TrustKeeper::new(dir, &config, node.clone())?;
-    let settings = LinkSettings {
-        tls: keeper.client_tls(),
-        anti_entropy: config.anti_entropy,
-        inbound_rate: config.max_peer_records_per_second,
-    };
-    let links = Arc::new(Links::new(node.clone(), scores.clone(), inbound.clone(), settings, stop.clone()));
-    for addr in &config.peers {
-        links.add(addr);
-    }
+    let health = HealthState::new();
+    let slot = NodeSlot::default();
     let api_task = match config.api_tls {
-        false => tokio::spawn(crate::api::serve(node.clone(), links.clone(), api, stopped(stop.clone()))),
+        false => tokio::spawn(crate::api::serve(slot.clone(), health.clone(), api, stopped(stop))),
         true => {
             let tls = transport::fixed(api_tls_config(dir, &config)?);
             let incoming = transport::tls_incoming(api, tls, TlsLimits::default());
-            tokio::spawn(crate::api::serve_incoming(node.clone(), links.clone(), incoming, stopped(stop.clone())))
+            tokio::spawn(crate::api::serve_incoming(slot.clone(), health.clone(), incoming, stopped(stop)))
         }
     };
-    let incoming = transport::tls_incoming(peers, keeper.server_tls(), TlsLimits::default());
-    let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
-    let federation_task = tokio::spawn(federation::serve(node.clone(), scores, rates, inbound, incoming, stop.clone()));
-    node.configure_stem(config.stem);
-    tokio::spawn(stem_clock(node.clone(), stop.clone()));
-    tokio::spawn(keeper.run(stop.clone()));
-    let tasks = vec![api_task, federation_task];
-    Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks, links, addr_files })
+    Ok(StartingNode { api_addr, dir: dir.to_path_buf(), config, health, api: slot, api_task, peers, shutdown })
+}
+
+impl StartingNode {
+    /// Opens the store, serves everything and says SERVING. On failure the
+    /// local API stops again before the error returns.
+    pub async fn open(self) -> Result<RunningNode, ServerError> {
+        let (dir, config) = (self.dir.clone(), self.config.clone());
+        let opened = tokio::task::spawn_blocking(move || open_node(&dir, &config))
+            .await
+            .map_err(|e| ServerError::Interrupted(e.to_string()))
+            .and_then(|node| node);
+        match opened {
+            Ok(node) => self.serve(Arc::new(node)).await,
+            Err(error) => {
+                let _ = self.shutdown.send(true);
+                let _ = self.api_task.await;
+                Err(error)
+            }
+        }
+    }
+
+    async fn serve(self, node: Arc<Node>) -> Result<RunningNode, ServerError> {
+        let StartingNode { api_addr, dir, config, health, api, api_task, peers, shutdown } = self;
+        let dir = dir.as_path();
+        let stop = shutdown.subscribe();
+        let (peers, federation_addr) = peers;
+        let scores = Arc::new(PeerScores::default());
+        let inbound = Arc::new(InboundPeers::default());
+        let keeper = match TrustKeeper::new(dir, &config, node.clone()) {
+            Ok(keeper) => keeper,
+            Err(error) => {
+                let _ = shutdown.send(true);
+                let _ = api_task.await;
+                return Err(error);
+            }
+        };
+        let settings = LinkSettings {
+            tls: keeper.client_tls(),
+            anti_entropy: config.anti_entropy,
+            inbound_rate: config.max_peer_records_per_second,
+        };
+        let links = Arc::new(Links::new(node.clone(), scores.clone(), inbound.clone(), settings, stop.clone()));
+        for addr in &config.peers {
+            links.add(addr);
+        }
+        api.fill(node.clone(), links.clone());
+        let incoming = transport::tls_incoming(peers, keeper.server_tls(), TlsLimits::default());
+        let rates = Arc::new(PeerRates::new(config.max_peer_records_per_second));
+        let serving = federation::serve(node.clone(), health.clone(), scores, rates, inbound, incoming, stop.clone());
+        let federation_task = tokio::spawn(serving);
+        node.configure_stem(config.stem);
+        tokio::spawn(stem_clock(node.clone(), stop.clone()));
+        tokio::spawn(keeper.run(stop));
+        let tasks = vec![api_task, federation_task];
+        // Written once everything answers: CLI commands given --dir find a ready node.
+        let addr_files = match AddrFiles::write(dir, api_addr, federation_addr) {
+            Ok(files) => files,
+            Err(error) => {
+                wind_down(node, &health, &shutdown, links, tasks).await?;
+                return Err(error);
+            }
+        };
+        health.set(Readiness::Serving);
+        Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks, links, health, addr_files })
+    }
 }
 
 /// Sends due stem hops and floods records past their embargo, until the node stops.

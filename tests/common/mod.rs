@@ -105,7 +105,7 @@ impl TestNode {
     pub async fn lookup(&mut self, values: &[&str]) -> proto::LookupReply {
         let values = values.iter().map(|v| v.to_string()).collect();
         self.client
-            .lookup(proto::LookupRequest { values, r#type: 0, details: true })
+            .lookup(proto::LookupRequest { values, r#type: 0, details: true, start: 0 })
             .await
             .expect("lookup rpc")
             .into_inner()
@@ -129,7 +129,7 @@ impl TestNode {
             let mut client = self.client.clone();
             let value = value.to_string();
             async move {
-                let request = proto::LookupRequest { values: vec![value], r#type: 0, details: false };
+                let request = proto::LookupRequest { values: vec![value], r#type: 0, details: false, start: 0 };
                 let reply = client.lookup(request).await.expect("lookup rpc").into_inner();
                 reply.results.iter().map(|r| r.matches.len()).sum::<usize>() == count
             }
