@@ -2,6 +2,7 @@
 //! published locally, imported from a file, or received from a peer, plus the
 //! read paths (get, list, lookup, status) the APIs serve.
 
+mod identity;
 mod lookup;
 mod publish;
 mod roster;
@@ -9,6 +10,8 @@ mod sharing;
 pub mod stem;
 mod trust;
 
+pub(crate) use identity::Issuer;
+pub use identity::NodeIdentity;
 pub use lookup::{Finding, IndicatorMatch, Summary, MAX_LOOKUP_BATCH, MAX_MATCHES_PER_VALUE};
 pub use publish::{Prepared, Published};
 pub use roster::Roster;
@@ -16,15 +19,13 @@ pub use sharing::{item, shareable, Audience, Item, SharedSet, StoredEvent};
 pub use trust::{TransportTrust, TrustNews};
 
 use crate::accept::AcceptPolicy;
-use crate::anonymize::Scrubber;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
 use crate::decay::SightingBook;
-use crate::identity::sharing::SharingKeys;
 use crate::lookup::{Engine, Entry};
 use crate::normalize::ObservableType;
 use crate::proto::{record::Body, Envelope, Indicator, Record};
-use crate::record::{self, RecordError, RecordId, RecordKind, Signer, Trust, Verified};
+use crate::record::{self, RecordError, RecordId, RecordKind, Trust, Verified};
 use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
 use std::sync::{Arc, Mutex, RwLock};
@@ -98,33 +99,6 @@ impl NodeError {
             NodeError::Warninglisted { .. } => "warninglisted",
             NodeError::IdentityChanged(_) => "identity_changed",
         }
-    }
-}
-
-/// Who this node is in the federation.
-pub struct NodeIdentity {
-    /// Pseudonymous member id from the node's card.
-    pub member_id: String,
-    /// Signs what this node publishes.
-    pub signer: Signer,
-    /// The federation authority's public key.
-    pub authority: [u8; 32],
-    /// The federation's keyed-hash keys by epoch (see `anonymize::keyed_hash`).
-    pub sharing: SharingKeys,
-}
-
-/// Who signs what this node publishes, and the scrubber that hashes under
-/// its current sharing key: one pair, so a batch never mixes them.
-#[derive(Clone)]
-pub(crate) struct Issuer {
-    pub(crate) identity: Arc<NodeIdentity>,
-    pub(crate) scrubber: Arc<Scrubber>,
-}
-
-impl Issuer {
-    fn new(identity: NodeIdentity, policy: &crate::anonymize::ScrubPolicy) -> Issuer {
-        let scrubber = Scrubber::new(policy, identity.sharing.current().key);
-        Issuer { identity: Arc::new(identity), scrubber: Arc::new(scrubber) }
     }
 }
 
@@ -244,16 +218,6 @@ impl Node {
         &self.store
     }
 
-    /// This node's identity, as of now (a renewal may swap it).
-    pub fn identity(&self) -> Arc<NodeIdentity> {
-        self.issuer().identity
-    }
-
-    /// Who signs now, with the matching scrubber.
-    fn issuer(&self) -> Issuer {
-        self.issuer.read().expect("issuer lock").clone()
-    }
-
     /// Rebuilds the roster, match engine, sightings and shared set in one
     /// pass over the store. Cards and revocations are read first, so that
     /// revocations apply to every indicator read after them.
@@ -318,20 +282,6 @@ impl Node {
     /// Revocations and CRLs as they arrive.
     pub fn watch_trust(&self) -> watch::Receiver<TrustNews> {
         self.trust.subscribe()
-    }
-
-    /// Takes a renewed identity while running: from now on the node signs
-    /// with its signing key and hashes under its current sharing epoch, and
-    /// lookups match under every epoch it holds.
-    pub fn adopt_identity(&self, identity: NodeIdentity) -> Result<(), NodeError> {
-        let current = self.identity();
-        if identity.member_id != current.member_id || identity.authority != current.authority {
-            return Err(NodeError::IdentityChanged(format!("{} became {}", current.member_id, identity.member_id)));
-        }
-        let keys = identity.sharing.all().iter().map(|k| k.key).collect();
-        *self.issuer.write().expect("issuer lock") = Issuer::new(identity, &self.publish.scrub);
-        self.engine.write().expect("engine lock").set_hash_keys(keys);
-        Ok(())
     }
 
     /// When the member `member_id` was revoked, if it was: its peer sessions
