@@ -84,6 +84,16 @@ impl AcceptPolicy {
         &self.warninglists
     }
 
+    /// Whether a match is reported under this policy: [`AcceptPolicy::refusal`]
+    /// without building the reason, for callers that walk the whole feed.
+    pub fn accepts(&self, entry: &Entry, score: u8) -> bool {
+        score >= self.min_confidence
+            && !self.refuse_types.contains(&entry.kind)
+            && (self.types.is_empty() || self.types.contains(&entry.kind))
+            && entry.categories & self.refuse_categories == 0
+            && (self.categories == 0 || entry.categories & self.categories != 0)
+    }
+
     /// Why a match is not reported under this policy, if it is not.
     pub fn refusal(&self, entry: &Entry, score: u8) -> Option<String> {
         let id = &entry.id.to_string()[..16];

@@ -12,7 +12,8 @@ pub mod config; // node.toml: named defaults, validation
 pub mod decay; // confidence with sightings and time decay (MISP polynomial model)
 pub mod federation; // peer service: mutual-TLS gRPC between member nodes
 pub mod health; // grpc.health.v1 on both listeners: NOT_SERVING until ready and from stopping on
-pub mod identity; // keys, federation CA and authority, join requests, admissions, TLS configs
+pub mod identity;
+pub mod interop; // STIX 2.1, TAXII 2.1, MISP, blocklists, CSV/JSON lines: the feed in the ecosystem's formats // keys, federation CA and authority, join requests, admissions, TLS configs
 pub mod lookup; // in-memory match engine: exact, CIDR, parent domain, URL host
 pub mod node; // node core: the one ingest pipeline, reads, roster of members
 pub mod normalize; // observable parsing and canonical forms

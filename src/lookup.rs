@@ -277,6 +277,28 @@ impl Engine {
         self.by_id.get(id).map(|&index| &self.entries[index as usize])
     }
 
+    /// Calls `visit` with every indexed indicator's canonical value and entry,
+    /// retracted and expired ones included (the caller filters), in no
+    /// particular order: what blocklists are regenerated from.
+    pub fn for_each_value(&self, mut visit: impl FnMut(&str, &Entry)) {
+        use std::fmt::Write;
+        let mut address = String::with_capacity(15);
+        for (value, postings) in &self.exact_v4 {
+            address.clear();
+            write!(address, "{}", Ipv4Addr::from(*value)).expect("writing to a String");
+            for &index in postings.as_slice() {
+                visit(&address, &self.entries[index as usize]);
+            }
+        }
+        for map in &self.exact {
+            for (value, postings) in map {
+                for &index in postings.as_slice() {
+                    visit(value, &self.entries[index as usize]);
+                }
+            }
+        }
+    }
+
     /// Indicators indexed and not retracted (expired ones included).
     pub fn active_len(&self) -> usize {
         self.active
@@ -475,6 +497,21 @@ mod tests {
             .into_iter()
             .map(|h| (engine.entry(h.entry).id.0[0], h.kind, h.matched))
             .collect()
+    }
+
+    #[test]
+    fn every_indexed_value_is_visited_once_with_its_entry() {
+        let engine = engine(&[
+            (1, ObservableType::Ipv4, "198.51.100.7"),
+            (2, ObservableType::Domain, "bad.example"),
+            (3, ObservableType::Cidr, "203.0.113.0/24"),
+            (4, ObservableType::Domain, "bad.example"),
+        ]);
+        let mut seen = Vec::new();
+        engine.for_each_value(|value, entry| seen.push((entry.id.0[0], value.to_string())));
+        seen.sort();
+        let expected = [(1, "198.51.100.7"), (2, "bad.example"), (3, "203.0.113.0/24"), (4, "bad.example")];
+        assert_eq!(seen, expected.map(|(id, value)| (id, value.to_string())));
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub enum Command {
     Publish(Box<cli::publish::PublishArgs>),
     /// Look observables up against the feed.
     Lookup(cli::lookup::LookupArgs),
+    /// Write the feed as a STIX 2.1 bundle, a MISP feed or a blocklist.
+    #[command(subcommand)]
+    Export(cli::export::ExportCommand),
     /// Show one record.
     Show(cli::read::ShowArgs),
     /// List records of one kind, newest last.

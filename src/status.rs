@@ -1,6 +1,7 @@
 //! The one place where errors become gRPC status codes, for the local API
 //! and the peer service alike.
 
+use crate::interop::InteropError;
 use crate::node::NodeError;
 use crate::record::RecordError;
 use crate::store::StoreError;
@@ -27,6 +28,17 @@ pub fn to_status(error: NodeError) -> Status {
         NodeError::NotFound(_) => Code::NotFound,
         NodeError::Store(StoreError::Locked(_)) => Code::Unavailable,
         NodeError::Store(_) => Code::Internal,
+    };
+    Status::new(code, error.to_string())
+}
+
+/// A failure of an export or import format.
+pub fn interop(error: InteropError) -> Status {
+    let code = match &error {
+        InteropError::Invalid { .. } | InteropError::Unsupported(_) => Code::InvalidArgument,
+        InteropError::TooLarge { .. } => Code::ResourceExhausted,
+        InteropError::Io(_) => Code::Unavailable,
+        InteropError::Feed(_) => Code::Internal,
     };
     Status::new(code, error.to_string())
 }

@@ -66,7 +66,7 @@ fn redactions(redactions: Vec<Redaction>) -> Vec<proto::Redaction> {
 /// A stored record with its state.
 pub fn stored_record(view: RecordView) -> proto::StoredRecord {
     let (retracted, retraction_reason) = match view.retraction {
-        Some((_, reason)) => (true, reason),
+        Some(retraction) => (true, retraction.reason),
         None => (false, String::new()),
     };
     proto::StoredRecord {

@@ -2,6 +2,7 @@
 //! signatures runs on the blocking pool so it never stalls the runtime.
 
 use super::convert;
+use super::export::{self, Piece};
 use super::lookup::lookup_page;
 use crate::federation::link::Links;
 use crate::node::Node;
@@ -60,6 +61,7 @@ impl NodeService {
 }
 
 type Replies = mpsc::Sender<Result<proto::LookupReply, Status>>;
+type ExportChunks = Pin<Box<dyn Stream<Item = Result<proto::ExportChunk, Status>> + Send>>;
 type LookupReplies = Pin<Box<dyn Stream<Item = Result<proto::LookupReply, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -147,6 +149,23 @@ impl node_server::Node for NodeService {
         reply.peers = self.links.statuses().into_iter().map(convert::peer_status).collect();
         reply.trust = Some(convert::trust_status(self.node.transport_trust()));
         Ok(Response::new(reply))
+    }
+
+    type ExportStream = ExportChunks;
+
+    async fn export(&self, request: Request<proto::ExportRequest>) -> Result<Response<ExportChunks>, Status> {
+        let request = request.into_inner();
+        let format = request.format.parse().map_err(status::interop)?;
+        let filter = export::filter_of(&request).map_err(status::interop)?;
+        let pieces = export::start(self.node.clone(), format, filter);
+        let chunks = ReceiverStream::new(pieces).map(|piece| match piece {
+            Piece::Data { file, data } => Ok(proto::ExportChunk { file, data, summary: None }),
+            Piece::Done(summary) => {
+                Ok(proto::ExportChunk { summary: Some(export::summary_message(summary)), ..Default::default() })
+            }
+            Piece::Failed(e) => Err(status::interop(e)),
+        });
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     async fn add_peer(&self, request: Request<proto::AddPeerRequest>) -> Result<Response<proto::AddPeerReply>, Status> {

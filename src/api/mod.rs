@@ -2,6 +2,7 @@
 //! over mutual TLS.
 
 mod convert;
+pub mod export;
 mod local;
 mod lookup;
 

@@ -6,6 +6,7 @@ pub mod client;
 pub mod demo;
 pub mod drafts;
 pub mod errors;
+pub mod export;
 pub mod lookup;
 pub mod output;
 pub mod publish;
@@ -40,6 +41,7 @@ async fn run_async(command: Command, json: bool) -> anyhow::Result<ExitCode> {
         Command::Sighting(args) => publish::sighting(args, json).await,
         Command::Import(args) => publish::import(args, json).await,
         Command::Lookup(args) => lookup::lookup(args, json).await,
+        Command::Export(command) => export::export(command, json).await,
         Command::Show(args) => read::show(args, json).await,
         Command::List(args) => read::list(args, json).await,
         Command::Status(args) => read::status(args, json).await,

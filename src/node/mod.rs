@@ -2,6 +2,7 @@
 //! published locally, imported from a file, or received from a peer, plus the
 //! read paths (get, list, lookup, status) the APIs serve.
 
+mod feed;
 mod identity;
 mod lookup;
 mod publish;
@@ -22,6 +23,7 @@ use crate::accept::AcceptPolicy;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
 use crate::decay::SightingBook;
+use crate::interop::Retracted;
 use crate::lookup::{Engine, Entry};
 use crate::normalize::ObservableType;
 use crate::proto::{record::Body, Envelope, Indicator, Record};
@@ -109,8 +111,8 @@ pub struct RecordView {
     pub stored: StoredRecord,
     /// Decoded record.
     pub record: Record,
-    /// The authorised retraction, if any: its id and reason.
-    pub retraction: Option<(RecordId, String)>,
+    /// The authorised retraction, if any.
+    pub retraction: Option<Retracted>,
     /// An indicator past its valid_until.
     pub expired: bool,
 }
@@ -624,7 +626,7 @@ impl Node {
     }
 
     /// The first retraction of `id` signed by its author or the authority.
-    fn retraction_of(&self, id: &RecordId, author: &[u8]) -> Result<Option<(RecordId, String)>, NodeError> {
+    fn retraction_of(&self, id: &RecordId, author: &[u8]) -> Result<Option<Retracted>, NodeError> {
         let ids = self.store.pairs(store::CF_RETRACTIONS, &id.0)?;
         if ids.is_empty() {
             return Ok(None);
@@ -633,7 +635,7 @@ impl Node {
             let record = decode_record(&stored)?;
             if let Some(Body::Retraction(r)) = &record.body {
                 if record.author == author || record.author == self.identity().authority {
-                    return Ok(Some((stored.id, r.reason.clone())));
+                    return Ok(Some(Retracted { id: stored.id, at: record.created_at, reason: r.reason.clone() }));
                 }
             }
         }

@@ -185,23 +185,31 @@ pub fn record_id(bytes: &[u8]) -> Result<RecordId, KeyError> {
 /// Header in front of every envelope in the `records` CF.
 pub const RECORD_HEADER_LEN: usize = 2 * U64_LEN;
 
-/// `records` CF value: local seq, received_at, then the envelope bytes.
-pub fn record_value(seq: u64, received_at: i64, envelope: &[u8]) -> Vec<u8> {
+/// Stores written before `added_micros` held seconds in the same field; any
+/// value below this (1970-04-26 in microseconds) is one of those.
+const LEGACY_SECONDS_BELOW: i64 = 10_000_000_000_000;
+
+/// `records` CF value: local seq, added_micros (when this node stored it,
+/// unix microseconds, strictly increasing with seq), then the envelope bytes.
+pub fn record_value(seq: u64, added_micros: i64, envelope: &[u8]) -> Vec<u8> {
     let mut value = Vec::with_capacity(RECORD_HEADER_LEN + envelope.len());
     value.extend_from_slice(&seq.to_be_bytes());
-    value.extend_from_slice(&received_at.to_be_bytes());
+    value.extend_from_slice(&added_micros.to_be_bytes());
     value.extend_from_slice(envelope);
     value
 }
 
-/// Decodes a `records` value into (seq, received_at, envelope bytes).
+/// Decodes a `records` value into (seq, added_micros, envelope bytes).
 pub fn decode_record_value(value: &[u8]) -> Result<(u64, i64, &[u8]), KeyError> {
     if value.len() < RECORD_HEADER_LEN {
         return Err(corrupt("record value", format!("{} bytes", value.len())));
     }
     let seq = u64::from_be_bytes(value[..U64_LEN].try_into().expect("length checked"));
-    let received_at = i64::from_be_bytes(value[U64_LEN..RECORD_HEADER_LEN].try_into().expect("length checked"));
-    Ok((seq, received_at, &value[RECORD_HEADER_LEN..]))
+    let mut added = i64::from_be_bytes(value[U64_LEN..RECORD_HEADER_LEN].try_into().expect("length checked"));
+    if added < LEGACY_SECONDS_BELOW {
+        added = added.saturating_mul(1_000_000);
+    }
+    Ok((seq, added, &value[RECORD_HEADER_LEN..]))
 }
 
 #[cfg(test)]

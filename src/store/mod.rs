@@ -94,6 +94,9 @@ pub struct StoredRecord {
     pub seq: u64,
     /// When this node stored it, unix seconds.
     pub received_at: i64,
+    /// When this node stored it, unix microseconds: strictly increasing with
+    /// `seq`, so it orders the feed as `seq` does (TAXII's `date_added`).
+    pub added_micros: i64,
     /// The signed envelope exactly as received.
     pub envelope: Envelope,
 }
@@ -109,14 +112,34 @@ pub struct Inserted {
     pub created: bool,
 }
 
+/// Microseconds per second.
+const MICROS: i64 = 1_000_000;
+
+/// What the store hands out to each new record: its sequence number and its
+/// `added_micros`.
+struct Clock {
+    next_seq: u64,
+    last_added: i64,
+}
+
+impl Clock {
+    /// The next `added_micros` for a record received at `received_at`
+    /// (seconds): the start of that second, or just after the last one given,
+    /// so records stored in one second get 0, 1, 2... microseconds into it.
+    fn added(&mut self, received_at: i64) -> i64 {
+        self.last_added = received_at.saturating_mul(MICROS).max(self.last_added + 1);
+        self.last_added
+    }
+}
+
 /// The RocksDB feed.
 pub struct Store {
     db: DB,
     /// fsync each acknowledged write, not only append it to the WAL.
     sync_writes: bool,
-    /// Next sequence number; the lock also makes "already stored?" and
-    /// "assign a seq" one step for concurrent writers.
-    next_seq: Mutex<u64>,
+    /// Next sequence number and the last `added_micros` given; the lock also
+    /// makes "already stored?" and "assign a seq" one step for concurrent writers.
+    next_seq: Mutex<Clock>,
     /// Records per kind, indexed by kind code; kept for a cheap status.
     counts: [AtomicU64; 7],
     path: PathBuf,
@@ -135,7 +158,13 @@ impl Store {
             FAMILIES.iter().map(|(name, tuning)| ColumnFamilyDescriptor::new(*name, family_options(*tuning, &cache)));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(e, path))?;
         let store =
-            Store { db, sync_writes, next_seq: Mutex::new(1), counts: Default::default(), path: path.to_path_buf() };
+            Store {
+            db,
+            sync_writes,
+            next_seq: Mutex::new(Clock { next_seq: 1, last_added: 0 }),
+            counts: Default::default(),
+            path: path.to_path_buf(),
+        };
         store.load_counters()?;
         Ok(store)
     }
@@ -159,7 +188,9 @@ impl Store {
         }
         if let Some(item) = self.db.iterator_cf(self.cf(CF_SEQ), IteratorMode::End).next() {
             let (key, _) = item?;
-            *self.next_seq.lock().expect("seq lock") = keys::decode_seq(&key)? + 1;
+            let last = keys::decode_seq(&key)?;
+            let last_added = self.added_at(last)?.unwrap_or(0);
+            *self.next_seq.lock().expect("seq lock") = Clock { next_seq: last + 1, last_added };
         }
         Ok(())
     }
@@ -167,19 +198,21 @@ impl Store {
     /// Stores verified records with their index entries in one durable batch.
     /// Records already stored (or repeated in `records`) are reported as not created.
     pub fn insert(&self, records: &[Verified], received_at: i64) -> Result<Vec<Inserted>, StoreError> {
-        let mut next_seq = self.next_seq.lock().expect("seq lock");
+        let mut clock = self.next_seq.lock().expect("seq lock");
         let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
         let stored = self.contains_many(&ids)?;
         let mut seen = HashSet::with_capacity(records.len());
         let mut entries = Entries::new();
         let mut outcomes = Vec::with_capacity(records.len());
-        let mut seq = *next_seq;
+        let mut seq = clock.next_seq;
+        // Given out only once the batch is written.
+        let mut next_clock = Clock { next_seq: seq, last_added: clock.last_added };
         for (record, already) in records.iter().zip(stored) {
             if already || !seen.insert(record.id) {
                 outcomes.push(Inserted { id: record.id, seq: 0, created: false });
                 continue;
             }
-            add_entries(&mut entries, record, seq, received_at);
+            add_entries(&mut entries, record, seq, next_clock.added(received_at));
             outcomes.push(Inserted { id: record.id, seq, created: true });
             seq += 1;
         }
@@ -196,7 +229,8 @@ impl Store {
         let mut write_options = WriteOptions::default();
         write_options.set_sync(self.sync_writes);
         self.db.write_opt(batch, &write_options)?;
-        *next_seq = seq;
+        next_clock.next_seq = seq;
+        *clock = next_clock;
         for (record, outcome) in records.iter().zip(&outcomes) {
             if outcome.created {
                 self.counts[record.kind.code() as usize].fetch_add(1, Ordering::Relaxed);
@@ -289,7 +323,44 @@ impl Store {
 
     /// The highest sequence number assigned.
     pub fn last_seq(&self) -> u64 {
-        *self.next_seq.lock().expect("seq lock") - 1
+        self.next_seq.lock().expect("seq lock").next_seq - 1
+    }
+
+    /// Records whose id starts with `prefix`, at most `limit`.
+    pub fn with_id_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<StoredRecord>, StoreError> {
+        let mut records = Vec::new();
+        let iter = self.db.iterator_cf(self.cf(CF_RECORDS), IteratorMode::From(prefix, Direction::Forward));
+        for item in iter.take(limit) {
+            let (key, value) = item?;
+            if !key.starts_with(prefix) {
+                break;
+            }
+            records.push(decode_stored(keys::record_id(&key)?, &value)?);
+        }
+        Ok(records)
+    }
+
+    /// The `added_micros` of the record with sequence number `seq`.
+    pub fn added_at(&self, seq: u64) -> Result<Option<i64>, StoreError> {
+        let Some(id) = self.db.get_pinned_cf(self.cf(CF_SEQ), keys::seq(seq))? else { return Ok(None) };
+        let id = keys::record_id(&id)?;
+        Ok(self.get(&id)?.map(|stored| stored.added_micros))
+    }
+
+    /// The highest sequence number whose record was added at or before
+    /// `micros` (0 when none was): where a TAXII `added_after` starts.
+    /// Sequence numbers have no gaps and `added_micros` grows with them, so
+    /// this is a binary search of a few dozen reads.
+    pub fn last_seq_added_by(&self, micros: i64) -> Result<u64, StoreError> {
+        let (mut low, mut high) = (0, self.last_seq());
+        while low < high {
+            let middle = low + (high - low).div_ceil(2);
+            match self.added_at(middle)? {
+                Some(added) if added <= micros => low = middle,
+                _ => high = middle - 1,
+            }
+        }
+        Ok(low)
     }
 
     /// Bytes of live SST files over every column family (what the feed costs
@@ -315,10 +386,10 @@ impl Store {
 type Entries = Vec<(&'static str, Vec<u8>, Vec<u8>)>;
 
 /// A record and its index entries.
-fn add_entries(entries: &mut Entries, record: &Verified, seq: u64, received_at: i64) {
+fn add_entries(entries: &mut Entries, record: &Verified, seq: u64, added_micros: i64) {
     let id = &record.id;
     let envelope = record.envelope.encode_to_vec();
-    entries.push((CF_RECORDS, id.0.to_vec(), keys::record_value(seq, received_at, &envelope)));
+    entries.push((CF_RECORDS, id.0.to_vec(), keys::record_value(seq, added_micros, &envelope)));
     entries.push((CF_SEQ, keys::seq(seq).to_vec(), id.0.to_vec()));
     entries.push((CF_KIND_SEQ, keys::kind_seq(record.kind.code(), seq).to_vec(), id.0.to_vec()));
     entries.push((CF_TIME, keys::time_id(record.record.created_at, id).to_vec(), Vec::new()));
@@ -375,7 +446,22 @@ fn open_error(error: rocksdb::Error, path: &Path) -> StoreError {
 }
 
 fn decode_stored(id: RecordId, value: &[u8]) -> Result<StoredRecord, StoreError> {
-    let (seq, received_at, envelope) = keys::decode_record_value(value)?;
+    let (seq, added_micros, envelope) = keys::decode_record_value(value)?;
     let envelope = Envelope::decode(envelope).map_err(|e| StoreError::BadRecord { id, reason: e.to_string() })?;
-    Ok(StoredRecord { id, seq, received_at, envelope })
+    Ok(StoredRecord { id, seq, received_at: added_micros.div_euclid(MICROS), added_micros, envelope })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Clock;
+
+    #[test]
+    fn records_stored_in_one_second_get_distinct_increasing_microseconds() {
+        let mut clock = Clock { next_seq: 1, last_added: 0 };
+        assert_eq!(clock.added(1_800_000_000), 1_800_000_000_000_000);
+        assert_eq!(clock.added(1_800_000_000), 1_800_000_000_000_001);
+        assert_eq!(clock.added(1_800_000_001), 1_800_000_001_000_000);
+        // A clock that steps back never reorders the feed.
+        assert_eq!(clock.added(1_799_999_000), 1_800_000_001_000_001);
+    }
 }
