@@ -16,8 +16,12 @@ build: deps
 demo: deps
 	cargo run $(CARGO_FLAGS) --bin cirfed -- demo
 
-## The README's second command: the whole test suite.
+## The README's second command: the whole test suite. The interop tests run
+## the ecosystem's own tools (stix2-validator, taxii2-client, PyMISP) from a
+## pinned venv that this creates.
+export CIRFED_PYTHON_VENV ?= $(HOME)/.cache/cirfed-venv
 test: deps
+	@bash scripts/python-venv.sh
 	cargo test $(CARGO_FLAGS)
 
 lint: deps

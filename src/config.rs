@@ -67,6 +67,13 @@ pub struct ConfigFile {
     /// What this node's lookups report, and its warninglists.
     #[serde(default)]
     pub accept: crate::accept::AcceptSection,
+    /// The HTTP listener: TAXII 2.1, the MISP feed, blocklists (off by default).
+    #[serde(default, skip_serializing_if = "is_default")]
+    pub taxii: crate::http::TaxiiSection,
+}
+
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// `[api]`
@@ -282,6 +289,8 @@ pub struct Config {
     pub sync_writes: bool,
     /// `[accept]`, checked when the node opens (it reads the warninglist files).
     pub accept: crate::accept::AcceptSection,
+    /// The HTTP listener, when on.
+    pub http: Option<crate::http::HttpConfig>,
 }
 
 impl ConfigFile {
@@ -382,6 +391,7 @@ impl ConfigFile {
             publish: self.publish,
             sync_writes: self.store.sync_writes,
             accept: self.accept,
+            http: self.taxii.validate().map_err(|e| ConfigError::Invalid { field: e.field, reason: e.reason })?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod config; // node.toml: named defaults, validation
 pub mod decay; // confidence with sightings and time decay (MISP polynomial model)
 pub mod federation; // peer service: mutual-TLS gRPC between member nodes
 pub mod health; // grpc.health.v1 on both listeners: NOT_SERVING until ready and from stopping on
+pub mod http; // HTTP listener: TAXII 2.1, the MISP feed and blocklists, for the SOC's own tools
 pub mod identity;
 pub mod interop; // STIX 2.1, TAXII 2.1, MISP, blocklists, CSV/JSON lines: the feed in the ecosystem's formats // keys, federation CA and authority, join requests, admissions, TLS configs
 pub mod lookup; // in-memory match engine: exact, CIDR, parent domain, URL host

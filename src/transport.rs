@@ -135,6 +135,11 @@ impl<S> IdleTimeout<S> {
     pub fn new(inner: S, timeout: Duration) -> Self {
         IdleTimeout { inner, timeout, deadline: Box::pin(tokio::time::sleep(timeout)) }
     }
+
+    /// The wrapped connection.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {

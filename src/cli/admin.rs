@@ -350,7 +350,12 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let overrides =
-        Overrides { api_listen: args.api_listen, federation_listen: args.federation_listen, peers: args.peers };
+        Overrides {
+            api_listen: args.api_listen,
+            federation_listen: args.federation_listen,
+            peers: args.peers,
+            http_listen: None,
+        };
     let running = server::start(&args.dir, overrides)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;

@@ -371,6 +371,28 @@ pub fn server_config_with(
     Ok(config)
 }
 
+/// The HTTPS listener's TLS (TAXII, feeds): the node certificate, client
+/// certificates from `client_ca` when given (mutual TLS) or none, and ALPN
+/// for HTTP/2 and HTTP/1.1, which most TAXII and MISP clients speak.
+pub fn http_server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    client_ca_pem: Option<&str>,
+) -> Result<rustls::ServerConfig, PkiError> {
+    let mut config = match client_ca_pem {
+        Some(ca) => server_config(ca, cert_pem, key_pem, &[])?,
+        None => {
+            let (chain, key) = identity(cert_pem, key_pem)?;
+            rustls::ServerConfig::builder_with_provider(provider())
+                .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+                .with_no_client_auth()
+                .with_single_cert(chain, key)?
+        }
+    };
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
 /// Builds the TLS 1.3 client configuration: trusts only the CA, presents the node certificate, ALPN h2.
 pub fn client_config(ca_cert_pem: &str, cert_pem: &str, key_pem: &str) -> Result<rustls::ClientConfig, PkiError> {
     client_config_with_crls(ca_cert_pem, cert_pem, key_pem, &[])

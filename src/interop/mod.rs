@@ -12,6 +12,7 @@ pub mod blocklist;
 pub mod export;
 pub mod misp;
 pub mod stix;
+pub mod taxii;
 
 use crate::cir::Tlp;
 use crate::lookup::Entry;

@@ -40,6 +40,25 @@ impl Node {
     }
 }
 
+impl Node {
+    /// Whether lookups would report this record now: any record but an
+    /// indicator always; an indicator when the accept policy takes its score
+    /// and no warninglist holds its value (what a SIEM pulling the feed acts
+    /// on, as `lookup` would).
+    pub fn reports(&self, record: &FeedRecord, now: i64) -> bool {
+        let Some(Body::Indicator(indicator)) = &record.record.body else { return true };
+        let engine = self.engine.read().expect("engine lock");
+        let Some(entry) = engine.entry_of(&record.id) else { return true };
+        let evidence =
+            decay::Evidence { confidence: entry.confidence, created_at: entry.created_at, valid_until: entry.valid_until };
+        let score = decay::score(evidence, &self.sightings.read().expect("sightings lock").of(&record.id), now);
+        let warninglists = self.accept.warninglists();
+        self.accept.accepts(entry, score)
+            && (warninglists.is_empty()
+                || warninglists.check(&Observable { kind: entry.kind, value: indicator.value.clone() }).is_none())
+    }
+}
+
 impl Feed for Node {
     fn records_after(&self, after: u64, limit: usize) -> Result<Vec<FeedRecord>, InteropError> {
         let now = unix_now();

@@ -29,6 +29,8 @@ use tokio::task::JoinHandle;
 pub const API_ADDR_FILE: &str = "api.addr";
 /// File in the node directory holding the peer service address of the running node.
 pub const FEDERATION_ADDR_FILE: &str = "federation.addr";
+/// Written by `serve` when the HTTP listener is on: its address.
+pub const HTTP_ADDR_FILE: &str = "http.addr";
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -62,13 +64,15 @@ pub struct Overrides {
     pub federation_listen: Option<SocketAddr>,
     /// Peers to dial besides `federation.peers`.
     pub peers: Vec<String>,
+    /// HTTP listener address instead of `taxii.listen` (turns it on).
+    pub http_listen: Option<SocketAddr>,
 }
 
 impl Overrides {
     /// Both listeners on loopback with ports the OS picks: tests and the demo.
     pub fn loopback() -> Self {
         let any = SocketAddr::from(([127, 0, 0, 1], 0));
-        Overrides { api_listen: Some(any), federation_listen: Some(any), peers: Vec::new() }
+        Overrides { api_listen: Some(any), federation_listen: Some(any), peers: Vec::new(), http_listen: None }
     }
 }
 
@@ -80,6 +84,8 @@ pub struct RunningNode {
     pub api_addr: SocketAddr,
     /// Where the peer service listens.
     pub federation_addr: SocketAddr,
+    /// Where the HTTP listener (TAXII, feeds) listens, when it is on.
+    pub http_addr: Option<SocketAddr>,
     /// The node behind them.
     pub node: Arc<Node>,
     shutdown: watch::Sender<bool>,
@@ -169,6 +175,9 @@ pub fn load_config(dir: &Path, overrides: &Overrides) -> Result<Config, ServerEr
         file.federation.listen = addr.to_string();
     }
     file.federation.peers.extend(overrides.peers.iter().cloned());
+    if let Some(addr) = overrides.http_listen {
+        file.taxii.listen = Some(addr.to_string());
+    }
     Ok(file.validate()?)
 }
 
@@ -286,9 +295,20 @@ impl StartingNode {
         node.configure_stem(config.stem);
         tokio::spawn(stem_clock(node.clone(), stop.clone()));
         tokio::spawn(keeper.run(stop));
-        let tasks = vec![api_task, federation_task];
+        let mut tasks = vec![api_task, federation_task];
+        let http_addr = match start_http(dir, &config, node.clone(), stopped(shutdown.subscribe())).await {
+            Ok(Some((addr, task))) => {
+                tasks.push(task);
+                Some(addr)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                wind_down(node, &health, &shutdown, links, tasks).await?;
+                return Err(error);
+            }
+        };
         // Written once everything answers: CLI commands given --dir find a ready node.
-        let addr_files = match AddrFiles::write(dir, api_addr, federation_addr) {
+        let addr_files = match AddrFiles::write(dir, api_addr, federation_addr, http_addr) {
             Ok(files) => files,
             Err(error) => {
                 wind_down(node, &health, &shutdown, links, tasks).await?;
@@ -296,7 +316,7 @@ impl StartingNode {
             }
         };
         health.set(Readiness::Serving);
-        Ok(RunningNode { api_addr, federation_addr, node, shutdown, tasks, links, health, addr_files })
+        Ok(RunningNode { api_addr, federation_addr, http_addr, node, shutdown, tasks, links, health, addr_files })
     }
 }
 
@@ -322,10 +342,15 @@ async fn stem_clock(node: Arc<Node>, stop: watch::Receiver<bool>) {
 struct AddrFiles(Vec<PathBuf>);
 
 impl AddrFiles {
-    fn write(dir: &Path, api: SocketAddr, federation: SocketAddr) -> Result<AddrFiles, ServerError> {
-        let files = [(API_ADDR_FILE, api), (FEDERATION_ADDR_FILE, federation)];
+    fn write(
+        dir: &Path,
+        api: SocketAddr,
+        federation: SocketAddr,
+        http: Option<SocketAddr>,
+    ) -> Result<AddrFiles, ServerError> {
+        let files = [(API_ADDR_FILE, Some(api)), (FEDERATION_ADDR_FILE, Some(federation)), (HTTP_ADDR_FILE, http)];
         let mut written = AddrFiles(Vec::new());
-        for (file, addr) in files {
+        for (file, addr) in files.into_iter().filter_map(|(file, addr)| Some((file, addr?))) {
             let path = dir.join(file);
             std::fs::write(&path, addr.to_string())
                 .map_err(|e| ServerError::Io { path: path.clone(), reason: e.to_string() })?;
@@ -348,6 +373,47 @@ async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), ServerError
     let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
     let local = listener.local_addr().map_err(bind_error)?;
     Ok((listener, local))
+}
+
+/// Binds and serves the HTTP listener when `[taxii]` turns it on.
+async fn start_http(
+    dir: &Path,
+    config: &Config,
+    node: Arc<Node>,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<Option<(SocketAddr, ServeTask)>, ServerError> {
+    let Some(http) = &config.http else { return Ok(None) };
+    let (listener, addr) = bind(http.listen).await?;
+    let tls = match http.tls {
+        false => None,
+        true => Some(transport::fixed(http_tls_config(dir, http)?)),
+    };
+    let router = crate::http::router(Arc::new(crate::http::HttpState::new(node, http)));
+    let task = tokio::spawn(async move {
+        // The listener's failure is the listener's alone: logged, and the
+        // node's other services go on.
+        if let Err(error) = crate::http::serve(listener, tls, router, stop).await {
+            tracing::error!(%addr, reason = %error, "http listener stopped");
+        }
+        Ok(())
+    });
+    Ok(Some((addr, task)))
+}
+
+/// HTTPS for the HTTP listener: the node's certificate, and client
+/// certificates from `taxii.client_ca` when set.
+fn http_tls_config(dir: &Path, http: &crate::http::HttpConfig) -> Result<rustls::ServerConfig, ServerError> {
+    let keys = identity::load_node(dir)?;
+    let client_ca = match &http.client_ca {
+        Some(path) => {
+            let path = if path.is_absolute() { path.clone() } else { dir.join(path) };
+            Some(std::fs::read_to_string(&path).map_err(|e| ServerError::Io { path, reason: e.to_string() })?)
+        }
+        None => None,
+    };
+    let config = pki::http_server_config(&keys.admission.certificate, &keys.tls_key, client_ca.as_deref())
+        .map_err(IdentityError::from)?;
+    Ok(config)
 }
 
 /// Mutual TLS for the local API: the node's certificate, and client

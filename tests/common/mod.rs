@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cli;
+pub mod python;
 
 use cirfed::cir::{Role, Tlp};
 use cirfed::identity::{self, Federation};
@@ -73,6 +74,20 @@ impl TestNode {
         let running = server::start(dir, overrides).await.expect("node starts");
         let client = NodeClient::connect(format!("http://{}", running.api_addr)).await.expect("client connects");
         TestNode { dir: dir.to_path_buf(), running, client }
+    }
+
+    /// Starts a node with its HTTP listener (TAXII, feeds) on 127.0.0.1:0.
+    pub async fn start_with_http(dir: &Path) -> TestNode {
+        let mut overrides = Overrides::loopback();
+        overrides.http_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        let running = server::start(dir, overrides).await.expect("node starts");
+        let client = NodeClient::connect(format!("http://{}", running.api_addr)).await.expect("client connects");
+        TestNode { dir: dir.to_path_buf(), running, client }
+    }
+
+    /// The HTTP listener's base URL.
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.running.http_addr.expect("the HTTP listener is on"))
     }
 
     pub async fn stop(self) {
