@@ -3,10 +3,10 @@
 //! reason, and when the node fails mid-file, what it acknowledged before.
 
 use super::client::{connect, status_error};
-use super::drafts::{self, BulkFormat};
 use super::errors::{self, Reported};
 use super::output::{self, print_json};
 use super::publish::PublishArgs;
+use cirfed::interop::bulk::{self, BulkFormat};
 use cirfed::node::unix_now;
 use cirfed::proto::{self, Draft, PublishRequest};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,12 +24,9 @@ const RERUN_NOTE: &str = "re-running the same file is safe: lines already stored
      (within one publish.time_granularity_secs window, an hour by default)";
 
 fn bulk_format(args: &PublishArgs, path: &Path, text: &str) -> BulkFormat {
-    match args.format.as_deref() {
-        Some("jsonl") => BulkFormat::JsonLines,
-        Some("csv") => BulkFormat::Csv,
-        Some("misp") => BulkFormat::MispEvent,
-        Some("stix") => BulkFormat::StixBundle,
-        _ => drafts::detect_format(path, text),
+    match args.format.as_deref().and_then(BulkFormat::from_name) {
+        Some(format) => format,
+        None => bulk::detect_format(path, text),
     }
 }
 
@@ -37,7 +34,7 @@ fn bulk_format(args: &PublishArgs, path: &Path, text: &str) -> BulkFormat {
 pub async fn publish_file(args: &PublishArgs, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines = drafts::read_bulk(&text, bulk_format(args, path, &text), unix_now())
+    let lines = bulk::read_bulk(&text, bulk_format(args, path, &text), unix_now())
         .with_context(|| format!("cannot read {}", path.display()))?;
     let mut client = connect(&args.target).await?;
     let progress = ProgressBar::new(lines.len() as u64);
