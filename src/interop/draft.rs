@@ -494,7 +494,7 @@ pub(crate) mod testing {
     use super::DraftError;
     use crate::interop::bulk::BulkLine;
     use crate::proto::draft::Body;
-    use crate::proto::{Draft, Indicator, Lesson};
+    use crate::proto::{Draft, Indicator};
     use std::path::{Path, PathBuf};
 
     /// 2024-05-01T00:00:00Z, before every expiry in the sample files.
@@ -518,13 +518,6 @@ pub(crate) mod testing {
         match &draft.body {
             Some(Body::Indicator(indicator)) => indicator,
             other => panic!("not an indicator: {other:?}"),
-        }
-    }
-
-    pub fn lesson(draft: &Draft) -> &Lesson {
-        match &draft.body {
-            Some(Body::Lesson(lesson)) => lesson,
-            other => panic!("not a lesson: {other:?}"),
         }
     }
 
