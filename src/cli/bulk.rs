@@ -46,7 +46,7 @@ pub async fn publish_file(args: &PublishArgs, path: &Path, json: bool) -> anyhow
     for line in lines {
         match line.draft {
             Ok(draft) => pending.push((line.line, line.source, draft)),
-            Err(e) if e.is_skip() => report.skip(line.line, &line.source, &e.to_string()),
+            Err(e) if e.is_skip() => report.skip(line.line, &line.source, e.code(), &e.to_string()),
             Err(e) => report.refuse(line.line, &line.source, "invalid_line", &e.to_string()),
         }
     }
@@ -105,7 +105,8 @@ struct BulkReport {
     duplicates: usize,
     accepted: Vec<Accepted>,
     refused: Vec<(usize, String, String, String)>,
-    skipped: Vec<(usize, String, String)>,
+    /// (line, source, reason code, reason) of items cirfed has no record for.
+    skipped: Vec<(usize, String, &'static str, String)>,
     /// Per line, what scrubbing changed.
     redacted: Vec<(usize, Vec<proto::Redaction>)>,
     /// Set when the node failed before the end of the file.
@@ -128,8 +129,18 @@ impl BulkReport {
         self.accepted.push(Accepted { line, id: outcome.id, created, record: outcome.record });
     }
 
-    fn skip(&mut self, line: usize, source: &str, reason: &str) {
-        self.skipped.push((line, source.to_string(), reason.to_string()));
+    fn skip(&mut self, line: usize, source: &str, code: &'static str, reason: &str) {
+        self.skipped.push((line, source.to_string(), code, reason.to_string()));
+    }
+
+    /// Skipped items counted by reason code, so a script sees at a glance
+    /// how many objects of a bundle were context, unsupported or withdrawn.
+    fn skipped_by_reason(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, _, code, _) in &self.skipped {
+            *counts.entry(*code).or_default() += 1;
+        }
+        counts
     }
 
     fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
@@ -157,7 +168,7 @@ impl BulkReport {
         let skipped: Vec<_> = self
             .skipped
             .iter()
-            .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
+            .map(|(line, source, code, reason)| json!({ "line": line, "source": source, "code": code, "reason": reason }))
             .collect();
         let records: Vec<_> = self
             .accepted
@@ -173,6 +184,7 @@ impl BulkReport {
             "dry_run": self.dry_run,
             "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
             "records": records, "refused": refused, "skipped": skipped, "redacted": redacted,
+            "skipped_by_reason": self.skipped_by_reason(),
         });
         if self.dry_run {
             value["would_publish"] = json!(self.created);
@@ -200,6 +212,11 @@ impl BulkReport {
                 self.created,
                 self.duplicates
             ),
+        }
+        if skipped > 0 {
+            let counts: Vec<String> =
+                self.skipped_by_reason().iter().map(|(code, n)| format!("{n} {code}")).collect();
+            println!("skipped by reason: {}", counts.join(", "));
         }
         if let Some(stopped) = &self.stopped {
             println!(
@@ -235,7 +252,7 @@ impl BulkReport {
         for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
             println!("  line {line}: refused: {code}: {reason}  [{source}]");
         }
-        for (line, source, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
+        for (line, source, _, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
             println!("  line {line}: skipped: {reason}  [{source}]");
         }
         let hidden = self.refused.len().saturating_sub(MAX_REFUSALS_SHOWN)

@@ -144,9 +144,13 @@ pub enum DraftError {
     /// An item that only gives context to others (a TLP marking definition, an identity): read, not published.
     #[error("context: {0}")]
     Context(&'static str),
-    /// An item cirfed has no record for (an object type, an attribute type, a pattern operator).
+    /// An item cirfed has no record for (an object type, an attribute type).
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// A STIX pattern that says more than cirfed can match (an operator, a
+    /// path, AND between observations, a qualifier): the object is skipped whole.
+    #[error("unsupported STIX pattern: {0}")]
+    UnsupportedPattern(String),
 }
 
 impl DraftError {
@@ -156,7 +160,11 @@ impl DraftError {
     pub fn is_skip(&self) -> bool {
         matches!(
             self,
-            DraftError::Unsupported(_) | DraftError::NotForDetection | DraftError::Withdrawn(_) | DraftError::Context(_)
+            DraftError::Unsupported(_)
+                | DraftError::UnsupportedPattern(_)
+                | DraftError::NotForDetection
+                | DraftError::Withdrawn(_)
+                | DraftError::Context(_)
         )
     }
 
@@ -164,6 +172,7 @@ impl DraftError {
     pub fn code(&self) -> &'static str {
         match self {
             DraftError::Unsupported(_) => "unsupported",
+            DraftError::UnsupportedPattern(_) => "unsupported_pattern",
             DraftError::NotForDetection => "not_for_detection",
             DraftError::Withdrawn(_) => "withdrawn",
             DraftError::Context(_) => "context",

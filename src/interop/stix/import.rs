@@ -173,9 +173,10 @@ fn text<'v>(object: &'v Value, key: &str) -> Option<&'v str> {
     object.get(key).and_then(Value::as_str)
 }
 
-/// A STIX timestamp as unix seconds (any precision); `None` if absent or not one.
-fn timestamp(object: &Value, key: &str) -> Option<i64> {
-    text(object, key).and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()).map(OffsetDateTime::unix_timestamp)
+/// A STIX timestamp as unix nanoseconds, to order versions that differ in a
+/// millisecond; `None` if absent or not one.
+fn timestamp(object: &Value, key: &str) -> Option<i128> {
+    text(object, key).and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok()).map(OffsetDateTime::unix_timestamp_nanos)
 }
 
 /// A TLP marking definition's TLP: TLP 1.0 style, the TLP 2.0 extension, or a "TLP:..." name.
@@ -192,7 +193,7 @@ fn marking_tlp(object: &Value) -> Option<Tlp> {
 impl<'a> Context<'a> {
     fn new(objects: &'a [Value], default_tlp: Option<Tlp>, feed: Option<&'a dyn Feed>, now: i64) -> Self {
         let mut markings = HashMap::new();
-        let mut latest: HashMap<&str, (usize, i64)> = HashMap::new();
+        let mut latest: HashMap<&str, (usize, i128)> = HashMap::new();
         for (index, object) in objects.iter().enumerate() {
             let Some(id) = text(object, "id") else { continue };
             if text(object, "type") == Some("marking-definition") {
@@ -200,7 +201,7 @@ impl<'a> Context<'a> {
                     markings.entry(id).or_insert(tlp);
                 }
             }
-            let version = timestamp(object, "modified").or_else(|| timestamp(object, "created")).unwrap_or(i64::MIN);
+            let version = timestamp(object, "modified").or_else(|| timestamp(object, "created")).unwrap_or(i128::MIN);
             match latest.get(id) {
                 Some((_, seen)) if *seen >= version => {}
                 _ => {
@@ -288,7 +289,11 @@ impl<'a> Context<'a> {
     fn indicator(&self, object: &Value, map: &Map<String, Value>) -> Result<Vec<(Draft, String)>, Refusal> {
         let pattern_type = text(object, "pattern_type").unwrap_or("stix");
         if pattern_type != "stix" {
-            return Err(DraftError::Unsupported(format!("STIX pattern_type '{}'", excerpt(pattern_type))).into());
+            return Err(DraftError::UnsupportedPattern(format!(
+                "pattern_type '{}': only STIX patterns are imported",
+                excerpt(pattern_type)
+            ))
+            .into());
         }
         let Some(pattern) = text(object, "pattern") else {
             return Err(DraftError::Missing { field: "pattern" }.into());

@@ -114,19 +114,16 @@ fn indicator_type(category: Category) -> &'static str {
     }
 }
 
-/// `indicator_types` from the categories, each once, in order.
+/// `indicator_types` from the categories, each once, in order; `["unknown"]`
+/// without a category (stix2-validator's `--interop` mode requires the property).
 #[derive(Debug, Clone, Copy)]
 pub struct IndicatorTypes<'a>(pub Categories<'a>);
 
-impl IndicatorTypes<'_> {
-    /// No category: the property is left out.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
-
 impl Serialize for IndicatorTypes<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_empty() {
+            return serializer.collect_seq(["unknown"]);
+        }
         let mut written: [&str; 4] = [""; 4];
         let mut count = 0;
         let mut seq = serializer.serialize_seq(None)?;
@@ -226,7 +223,6 @@ pub struct IndicatorObject<'a> {
     revoked: bool,
     name: IndicatorName<'a>,
     description: Description<'a>,
-    #[serde(skip_serializing_if = "IndicatorTypes::is_empty")]
     indicator_types: IndicatorTypes<'a>,
     pattern: String,
     pattern_type: &'static str,
@@ -437,6 +433,8 @@ pub struct SightingObject<'a> {
     created_by_ref: ObjectId,
     #[serde(skip_serializing_if = "is_false")]
     revoked: bool,
+    first_seen: Timestamp,
+    last_seen: Timestamp,
     sighting_of_ref: ObjectId,
     #[serde(skip_serializing_if = "Option::is_none")]
     count: Option<u32>,
@@ -450,7 +448,8 @@ pub struct SightingObject<'a> {
     extensions: CirfedExtension,
 }
 
-/// The sighting of `indicator` (its object id); sighted where its author is.
+/// The sighting of `indicator` (its object id); sighted where its author is,
+/// when it was reported (cirfed keeps no separate sighting time).
 pub fn sighting<'a>(common: Common<'a>, sighting: &'a Sighting, indicator: ObjectId) -> SightingObject<'a> {
     let kind = match SightingType::from_code(sighting.r#type) {
         Some(SightingType::FalsePositive) => Some("false-positive"),
@@ -465,6 +464,8 @@ pub fn sighting<'a>(common: Common<'a>, sighting: &'a Sighting, indicator: Objec
         modified: common.modified,
         created_by_ref: common.created_by_ref,
         revoked: common.revoked,
+        first_seen: common.created,
+        last_seen: common.created,
         sighting_of_ref: indicator,
         count: (sighting.count != 0).then(|| sighting.count.min(MAX_SIGHTING_COUNT)),
         where_sighted_refs: [common.created_by_ref],

@@ -74,15 +74,15 @@ pub fn observable_of(
         _ => false,
     };
     if !operator_ok {
-        return Err(DraftError::Unsupported(format!(
-            "STIX pattern operator '{}' in `{}`: only = (and ISSUBSET for networks) is imported",
+        return Err(DraftError::UnsupportedPattern(format!(
+            "operator '{}' in `{}`: only = (and ISSUBSET for networks) is imported",
             chosen.operator,
             excerpt(&chosen.text)
         )));
     }
     let Some(mapped) = path_type(&chosen.path, declared) else {
-        return Err(DraftError::Unsupported(format!(
-            "STIX object path '{}' has no cirfed observable type",
+        return Err(DraftError::UnsupportedPattern(format!(
+            "object path '{}' has no cirfed observable type",
             excerpt(&chosen.path)
         )));
     };
@@ -90,7 +90,7 @@ pub fn observable_of(
         Literal::Text(text) => text.clone(),
         Literal::Number(n) => n.clone(),
         Literal::Other(kind) => {
-            return Err(DraftError::Unsupported(format!(
+            return Err(DraftError::UnsupportedPattern(format!(
                 "a {kind} literal in `{}`: only text and numbers are imported",
                 excerpt(&chosen.text)
             )))
@@ -147,8 +147,8 @@ fn composite_rank(path: &str) -> Option<u8> {
 /// MISP's own `filename|sha256`, `ip-dst|port` and `domain|ip` import).
 fn composite(alternative: &[Comparison]) -> Result<&Comparison, DraftError> {
     let refuse = || {
-        DraftError::Unsupported(format!(
-            "STIX pattern joins comparisons with AND in `{}`: only one value, or a value with its file name, port \
+        DraftError::UnsupportedPattern(format!(
+            "joins comparisons with AND in `{}`: only one value, or a value with its file name, port \
              or address, is imported, since publishing each part alone would match more than the pattern does",
             excerpt(&alternative.iter().map(|c| c.text.as_str()).collect::<Vec<_>>().join(" AND "))
         ))
@@ -314,8 +314,8 @@ impl Parser<'_> {
                     check_count(&alternatives)?;
                 }
                 Some(Token::Word(w)) if w == "AND" || w == "FOLLOWEDBY" => {
-                    return Err(DraftError::Unsupported(format!(
-                        "STIX pattern joins observations with {w}: only OR is imported, since publishing \
+                    return Err(DraftError::UnsupportedPattern(format!(
+                        "joins observations with {w}: only OR is imported, since publishing \
                          each part alone would match more than the pattern does"
                     )));
                 }
@@ -342,8 +342,8 @@ impl Parser<'_> {
         };
         if let Some(Token::Word(w)) = self.peek() {
             if matches!(w.as_str(), "WITHIN" | "START" | "STOP" | "REPEATS") {
-                return Err(DraftError::Unsupported(format!(
-                    "STIX pattern qualifier {w}: cirfed indicators have no time window or count"
+                return Err(DraftError::UnsupportedPattern(format!(
+                    "qualifier {w}: cirfed indicators have no time window or count"
                 )));
             }
         }
@@ -428,8 +428,8 @@ impl Parser<'_> {
 
 fn check_count(alternatives: &[Conjunction]) -> Result<(), DraftError> {
     match alternatives.len() > MAX_PATTERN_ALTERNATIVES {
-        true => Err(DraftError::Unsupported(format!(
-            "the STIX pattern expands to more than {MAX_PATTERN_ALTERNATIVES} alternatives (MAX_PATTERN_ALTERNATIVES)"
+        true => Err(DraftError::UnsupportedPattern(format!(
+            "expands to more than {MAX_PATTERN_ALTERNATIVES} alternatives (MAX_PATTERN_ALTERNATIVES)"
         ))),
         false => Ok(()),
     }
@@ -525,7 +525,7 @@ mod tests {
         assert_eq!(read("[autonomous-system:number = 64496]").unwrap(), [(T::Asn, "64496".to_owned())]);
         assert_eq!(read("[autonomous-system:number = '64496']").unwrap(), [(T::Asn, "64496".to_owned())]);
         let err = read("[domain-name:value ISSUBSET 'bad.example']").unwrap_err().to_string();
-        assert!(err.starts_with("unsupported: STIX pattern operator 'ISSUBSET'"), "{err}");
+        assert!(err.starts_with("unsupported STIX pattern: operator 'ISSUBSET'"), "{err}");
     }
 
     #[test]
@@ -570,32 +570,32 @@ mod tests {
         let cases = [
             (
                 "[ipv4-addr:value = '198.51.100.1' AND domain-name:value = 'evil.example']",
-                "unsupported: STIX pattern joins comparisons with AND",
+                "unsupported STIX pattern: joins comparisons with AND",
             ),
             (
                 "[network-traffic:dst_ref.value = '198.51.100.1' AND network-traffic:src_ref.value = '198.51.100.2']",
-                "unsupported: STIX pattern joins comparisons with AND",
+                "unsupported STIX pattern: joins comparisons with AND",
             ),
-            ("[file:name = 'a.exe']", "unsupported: STIX object path 'file:name'"),
+            ("[file:name = 'a.exe']", "unsupported STIX pattern: object path 'file:name'"),
             (
                 "[ipv4-addr:value = '198.51.100.1'] AND [domain-name:value = 'evil.example']",
-                "unsupported: STIX pattern joins observations with AND",
+                "unsupported STIX pattern: joins observations with AND",
             ),
             (
                 "[ipv4-addr:value = '198.51.100.1'] FOLLOWEDBY [domain-name:value = 'evil.example']",
-                "unsupported: STIX pattern joins observations with FOLLOWEDBY",
+                "unsupported STIX pattern: joins observations with FOLLOWEDBY",
             ),
-            ("[ipv4-addr:value = '198.51.100.1'] WITHIN 300 SECONDS", "unsupported: STIX pattern qualifier WITHIN"),
-            ("[file:name LIKE 'miner%']", "unsupported: STIX pattern operator 'LIKE'"),
-            ("[ipv4-addr:value IN ('1.2.3.4', '5.6.7.8')]", "unsupported: STIX pattern operator 'IN'"),
-            ("[ipv4-addr:value NOT = '1.2.3.4']", "unsupported: STIX pattern operator 'NOT ='"),
-            ("[ipv4-addr:value != '10.0.0.1']", "unsupported: STIX pattern operator '!='"),
-            ("[file:created = t'2024-01-01T00:00:00Z']", "unsupported: STIX object path 'file:created'"),
-            ("[process:name = 'miner']", "unsupported: STIX object path 'process:name'"),
-            ("[user-account:user_id = 'AKIAIOSFODNN7EXAMPLE']", "unsupported: STIX object path 'user-account:user_id'"),
+            ("[ipv4-addr:value = '198.51.100.1'] WITHIN 300 SECONDS", "unsupported STIX pattern: qualifier WITHIN"),
+            ("[file:name LIKE 'miner%']", "unsupported STIX pattern: operator 'LIKE'"),
+            ("[ipv4-addr:value IN ('1.2.3.4', '5.6.7.8')]", "unsupported STIX pattern: operator 'IN'"),
+            ("[ipv4-addr:value NOT = '1.2.3.4']", "unsupported STIX pattern: operator 'NOT ='"),
+            ("[ipv4-addr:value != '10.0.0.1']", "unsupported STIX pattern: operator '!='"),
+            ("[file:created = t'2024-01-01T00:00:00Z']", "unsupported STIX pattern: object path 'file:created'"),
+            ("[process:name = 'miner']", "unsupported STIX pattern: object path 'process:name'"),
+            ("[user-account:user_id = 'AKIAIOSFODNN7EXAMPLE']", "unsupported STIX pattern: object path 'user-account:user_id'"),
             (
                 "[email-message:to_refs[*].value = 'a@evil.example']",
-                "unsupported: STIX object path 'email-message:to_refs[*].value'",
+                "unsupported STIX pattern: object path 'email-message:to_refs[*].value'",
             ),
             ("[ipv4-addr:value = '198.51.100.1'", "invalid stix pattern: expected ] at the end"),
             ("[ipv4-addr:value = '198.51.100.1]", "invalid stix pattern: unterminated string"),

@@ -100,7 +100,8 @@ fn every_kind_of_record_becomes_its_object_and_red_keyed_hash_and_revocations_ar
     assert_eq!(indicator["object_marking_refs"][0], marking_id(Tlp::Green));
     assert_eq!(indicator["external_references"][0]["external_id"], ids[1].to_hex());
     assert_eq!(indicator["extensions"][EXTENSION_ID]["extension_type"], "toplevel-property-extension");
-    assert!(indicator.get("labels").is_none() && indicator.get("indicator_types").is_none(), "no empty lists");
+    assert!(indicator.get("labels").is_none(), "no empty lists");
+    assert_eq!(indicator["indicator_types"], serde_json::json!(["unknown"]), "no category");
 
     let report = of_type(&bundle, "report")[0];
     assert_eq!(report["object_refs"], serde_json::json!([object_id("indicator", &ids[1])]));
@@ -280,3 +281,4 @@ fn a_lesson_without_indicators_refers_to_its_author_and_categories_give_indicato
     assert_eq!(indicator["labels"], serde_json::json!(["loader"]));
     assert_eq!(indicator["pattern"], format!("[file:hashes.'SHA-256' = '{}']", "ab".repeat(32)));
 }
+

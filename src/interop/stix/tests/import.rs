@@ -123,8 +123,8 @@ fn or_patterns_give_one_draft_per_alternative_with_the_indicator_fields() {
 #[test]
 fn an_object_with_one_unmatchable_alternative_is_not_imported_at_all() {
     for (pattern, message) in [
-        ("[ipv4-addr:value = '198.51.100.1' OR process:name = 'miner']", "unsupported: STIX object path 'process:name'"),
-        ("[ipv4-addr:value = '198.51.100.1'] OR [ipv4-addr:value != '10.0.0.1']", "unsupported: STIX pattern operator '!='"),
+        ("[ipv4-addr:value = '198.51.100.1' OR process:name = 'miner']", "unsupported STIX pattern: object path 'process:name'"),
+        ("[ipv4-addr:value = '198.51.100.1'] OR [ipv4-addr:value != '10.0.0.1']", "unsupported STIX pattern: operator '!='"),
         ("[domain-name:value = 'good.example' OR domain-name:value = 'bad..example']", "`value` 'bad..example': invalid domain"),
         ("[ipv4-addr:value = '198.51.100.1' OR ipv4-addr:value = '198.51.100.1", "invalid stix pattern: unterminated string"),
     ] {
@@ -147,7 +147,7 @@ fn indicators_that_expired_were_revoked_or_use_other_languages_are_refused() {
     let cases = [
         (with("valid_until", "2020-01-01T00:00:00Z".into()), "`valid_until` 2020-01-01T00:00:00Z is in the past"),
         (with("revoked", true.into()), "withdrawn: the STIX object is revoked"),
-        (with("pattern_type", "sigma".into()), "unsupported: STIX pattern_type 'sigma'"),
+        (with("pattern_type", "sigma".into()), "unsupported STIX pattern: pattern_type 'sigma'"),
         (with("confidence", 101.into()), "`confidence` 101 is out of range"),
         (with("x_cirfed_observable_type", "ip".into()), "`x_cirfed_observable_type`: unknown observable type"),
     ];
