@@ -130,7 +130,11 @@ fn a_stix_export_holds_every_exportable_record_leaves_out_red_and_keyed_hashes_a
     let summary = export(&server, &file);
 
     let exported = &summary["exported"];
-    assert_eq!(exported["indicator"], EXPORTABLE.len() + 2, "the exportables, the retracted one and its revoked version: {summary}");
+    assert_eq!(
+        exported["indicator"],
+        EXPORTABLE.len() + 2,
+        "the exportables, the retracted one and its revoked version: {summary}"
+    );
     assert_eq!((exported["report"].as_u64(), exported["sighting"].as_u64()), (Some(1), Some(1)), "{summary}");
     assert_eq!(exported["extension-definition"], 1);
     assert!(exported["identity"].as_u64().unwrap() >= 3, "cirfed, the authority and the member: {summary}");
@@ -153,10 +157,17 @@ fn a_stix_export_holds_every_exportable_record_leaves_out_red_and_keyed_hashes_a
 
     let indicators = objects_of_type(&bundle, "indicator");
     let pattern_of = |needle: &str| {
-        indicators.iter().map(|i| i["pattern"].as_str().unwrap()).find(|p| p.contains(needle)).unwrap_or_else(|| panic!("{needle}"))
+        indicators
+            .iter()
+            .map(|i| i["pattern"].as_str().unwrap())
+            .find(|p| p.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}"))
     };
     assert_eq!(pattern_of("64496"), "[autonomous-system:number = 64496]");
-    assert_eq!(pattern_of("Mozilla"), r"[network-traffic:extensions.'http-request-ext'.request_header.'User-Agent' = 'Mozilla/5.0 (it\'s \\ odd)']");
+    assert_eq!(
+        pattern_of("Mozilla"),
+        r"[network-traffic:extensions.'http-request-ext'.request_header.'User-Agent' = 'Mozilla/5.0 (it\'s \\ odd)']"
+    );
     assert_eq!(pattern_of("198.51.100.0"), "[ipv4-addr:value ISSUBSET '198.51.100.0/24']");
     let ipv4_id = object_id("indicator", &published.ipv4);
     let ipv4 = indicators.iter().find(|i| i["id"] == ipv4_id.as_str()).unwrap();
@@ -173,7 +184,10 @@ fn a_stix_export_holds_every_exportable_record_leaves_out_red_and_keyed_hashes_a
     assert_eq!(report["object_refs"], json!([ipv4_id]));
     assert_eq!(report["x_cirfed_time_to_detect_secs"], 19_200);
     let sighting = objects_of_type(&bundle, "sighting")[0];
-    assert_eq!((&sighting["sighting_of_ref"], &sighting["x_cirfed_sighting_type"]), (&json!(ipv4_id), &json!("false-positive")));
+    assert_eq!(
+        (&sighting["sighting_of_ref"], &sighting["x_cirfed_sighting_type"]),
+        (&json!(ipv4_id), &json!("false-positive"))
+    );
 
     let again = setup.root.path().join("again.json");
     assert_eq!(export(&server, &again), summary);
@@ -203,8 +217,17 @@ fn indicator_fields(server: &Server) -> BTreeSet<String> {
         .map(|r| {
             let i = &r["indicator"];
             let fields = [
-                "type", "value", "cir_level", "categories", "confidence", "valid_until", "first_seen", "last_seen", "tags",
-                "incident_ref", "description",
+                "type",
+                "value",
+                "cir_level",
+                "categories",
+                "confidence",
+                "valid_until",
+                "first_seen",
+                "last_seen",
+                "tags",
+                "incident_ref",
+                "description",
             ];
             let mut kept = json!({ "tlp": r["tlp"] });
             for key in fields {
@@ -298,7 +321,8 @@ fn bad_bundles_are_refused_with_the_reason_and_nothing_half_imported() {
     assert_eq!(refused[1].0, 3);
     assert!(refused[1].1.starts_with("`value` '999.1.1.1': not an IP address or network"), "{report}");
     assert_eq!(report["skipped_by_reason"], json!({"unsupported_pattern": 2}), "{report}");
-    let skipped: Vec<&str> = report["skipped"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    let skipped: Vec<&str> =
+        report["skipped"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
     assert!(skipped[0].starts_with("unsupported STIX pattern: object path 'process:name'"), "{skipped:?}");
     assert!(skipped[1].starts_with("unsupported STIX pattern: qualifier WITHIN"), "{skipped:?}");
     assert_eq!(stored_indicators(&server), 1, "half.example is not published without the rest of its pattern");

@@ -214,8 +214,7 @@ impl BulkReport {
             ),
         }
         if skipped > 0 {
-            let counts: Vec<String> =
-                self.skipped_by_reason().iter().map(|(code, n)| format!("{n} {code}")).collect();
+            let counts: Vec<String> = self.skipped_by_reason().iter().map(|(code, n)| format!("{n} {code}")).collect();
             println!("skipped by reason: {}", counts.join(", "));
         }
         if let Some(stopped) = &self.stopped {

@@ -284,7 +284,6 @@ mod tests {
         }
     }
 
-
     #[test]
     fn lesson_template_parses_into_a_complete_lesson() {
         let draft = lesson_draft(LESSON_TEMPLATE).unwrap();

@@ -332,7 +332,6 @@ fn csv_row_draft(columns: &[Column], record: &csv::StringRecord, now: i64) -> Re
     indicator_draft(&fields, now)
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,10 +8,10 @@
 //! values are sent as given.
 
 use super::InteropError;
+use crate::cir;
 use crate::normalize::{self, ObservableType};
 use crate::proto::draft::Body;
 use crate::proto::{Draft, Indicator};
-use crate::cir;
 use std::str::FromStr;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;

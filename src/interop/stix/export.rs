@@ -104,7 +104,11 @@ impl<'f> Builder<'f> {
     }
 
     /// Calls `emit` with each object `record` gives, or says why it gives none.
-    pub fn visit(&mut self, record: &FeedRecord, emit: &mut Emit<'_>) -> Result<Result<(), &'static str>, InteropError> {
+    pub fn visit(
+        &mut self,
+        record: &FeedRecord,
+        emit: &mut Emit<'_>,
+    ) -> Result<Result<(), &'static str>, InteropError> {
         if record.tlp() == Tlp::Red {
             return Ok(Err(reason::TLP_RED));
         }
@@ -205,7 +209,11 @@ impl<'f> Builder<'f> {
     }
 
     /// The record a retraction withdraws, when it is the retraction in force.
-    fn target(&self, record: &FeedRecord, retraction: &Retraction) -> Result<Result<FeedRecord, &'static str>, InteropError> {
+    fn target(
+        &self,
+        record: &FeedRecord,
+        retraction: &Retraction,
+    ) -> Result<Result<FeedRecord, &'static str>, InteropError> {
         let Some(target_id) = RecordId::from_slice(&retraction.target_id) else {
             return Ok(Err(reason::MALFORMED));
         };
@@ -287,7 +295,8 @@ fn left_out(filter: &Filter, record: &FeedRecord, subject: &FeedRecord) -> Optio
     }
     if !filter.kinds.is_empty() {
         let kept = |kind: Option<RecordKind>| kind.is_some_and(|k| filter.kinds.contains(&k));
-        if !kept(record.kind()) && !(record.kind() == Some(RecordKind::Retraction) && kept(subject.kind())) {
+        let retraction_kept = record.kind() == Some(RecordKind::Retraction) && kept(subject.kind());
+        if !kept(record.kind()) && !retraction_kept {
             return Some(reason::FILTERED_KIND);
         }
     }
@@ -295,7 +304,8 @@ fn left_out(filter: &Filter, record: &FeedRecord, subject: &FeedRecord) -> Optio
         return Some(reason::FILTERED_SINCE);
     }
     let in_categories = |codes: &[i32]| {
-        filter.categories == 0 || codes.iter().any(|c| u32::try_from(*c).is_ok_and(|c| c < 32 && filter.categories & (1 << c) != 0))
+        filter.categories == 0
+            || codes.iter().any(|c| u32::try_from(*c).is_ok_and(|c| c < 32 && filter.categories & (1 << c) != 0))
     };
     match &subject.record.body {
         Some(Body::Indicator(indicator)) => {
@@ -366,7 +376,8 @@ pub fn bundle(feed: &dyn Feed, filter: &Filter, out: &mut dyn Write) -> Result<S
         ));
     }
     out.write_all(br#"{"type":"bundle","objects":["#)?;
-    let mut out = Out { out, buf: Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10)), hasher: Sha256::new(), any: false };
+    let mut out =
+        Out { out, buf: Vec::with_capacity(WRITE_BUFFER_BYTES + (64 << 10)), hasher: Sha256::new(), any: false };
     let mut summary = Summary::default();
     for fixed in super::fixed_objects() {
         out.object(|buf| {
@@ -385,13 +396,15 @@ pub fn bundle(feed: &dyn Feed, filter: &Filter, out: &mut dyn Write) -> Result<S
         after = last.seq;
         for record in &records {
             let target = match &record.record.body {
-                Some(Body::Retraction(retraction)) if record.tlp() != Tlp::Red => match builder.target(record, retraction)? {
-                    Ok(target) => Some(target),
-                    Err(reason) => {
-                        summary.skip(reason);
-                        continue;
+                Some(Body::Retraction(retraction)) if record.tlp() != Tlp::Red => {
+                    match builder.target(record, retraction)? {
+                        Ok(target) => Some(target),
+                        Err(reason) => {
+                            summary.skip(reason);
+                            continue;
+                        }
                     }
-                },
+                }
                 _ => None,
             };
             let subject = target.as_ref().unwrap_or(record);
@@ -429,9 +442,11 @@ pub fn bundle(feed: &dyn Feed, filter: &Filter, out: &mut dyn Write) -> Result<S
     }
     out.flush()?;
     let digest = std::mem::take(&mut out.hasher).finalize();
-    let id = ObjectId::new("bundle", uuid::Builder::from_random_bytes(digest[..16].try_into().expect("32 bytes")).into_uuid());
+    let id = ObjectId::new(
+        "bundle",
+        uuid::Builder::from_random_bytes(digest[..16].try_into().expect("32 bytes")).into_uuid(),
+    );
     write!(out.out, r#"],"id":"{id}"}}"#)?;
     out.out.flush()?;
     Ok(summary)
 }
-

@@ -237,7 +237,8 @@ impl<'a> Context<'a> {
         if self.latest.get(id).is_some_and(|latest| *latest != index) {
             return Err(DraftError::Context("an earlier version of an object whose latest version is also here").into());
         }
-        if matches!(kind, "indicator" | "report" | "sighting") && object.get("revoked").and_then(Value::as_bool) == Some(true)
+        if matches!(kind, "indicator" | "report" | "sighting")
+            && object.get("revoked").and_then(Value::as_bool) == Some(true)
         {
             return self.revoked(object, kind);
         }
@@ -245,8 +246,12 @@ impl<'a> Context<'a> {
             "indicator" => self.indicator(object, object_map),
             "report" => self.report(object),
             "sighting" => self.sighting(object),
-            "marking-definition" => Err(DraftError::Context("a marking definition: read for the TLP of the objects that use it").into()),
-            "identity" => Err(DraftError::Context("an identity: records are published under this node's pseudonym").into()),
+            "marking-definition" => {
+                Err(DraftError::Context("a marking definition: read for the TLP of the objects that use it").into())
+            }
+            "identity" => {
+                Err(DraftError::Context("an identity: records are published under this node's pseudonym").into())
+            }
             "extension-definition" => {
                 Err(DraftError::Context("an extension definition: read for the properties it defines").into())
             }
@@ -301,10 +306,10 @@ impl<'a> Context<'a> {
         let alternatives = parse_pattern(pattern)?;
         let declared = match text(object, "x_cirfed_observable_type") {
             None => None,
-            Some(name) => Some(ObservableType::from_str(name).map_err(|e| DraftError::Vocabulary {
-                field: "x_cirfed_observable_type",
-                reason: e.to_string(),
-            })?),
+            Some(name) => Some(
+                ObservableType::from_str(name)
+                    .map_err(|e| DraftError::Vocabulary { field: "x_cirfed_observable_type", reason: e.to_string() })?,
+            ),
         };
         let mut observables = Vec::with_capacity(alternatives.len());
         for alternative in &alternatives {
@@ -332,14 +337,22 @@ impl<'a> Context<'a> {
         let confidence = match object.get("confidence") {
             None | Some(Value::Null) => None,
             Some(value) => {
-                let n = value.as_i64().ok_or(DraftError::WrongType { field: "confidence", expected: "a whole number" })?;
-                Some(u8::try_from(n).ok().filter(|c| i64::from(*c) <= MAX_CONFIDENCE).ok_or(DraftError::Confidence(n))?)
+                let n =
+                    value.as_i64().ok_or(DraftError::WrongType { field: "confidence", expected: "a whole number" })?;
+                Some(
+                    u8::try_from(n)
+                        .ok()
+                        .filter(|c| i64::from(*c) <= MAX_CONFIDENCE)
+                        .ok_or(DraftError::Confidence(n))?,
+                )
             }
         };
         let level = match object.get("x_cirfed_cir_level") {
             None => None,
             Some(value) => {
-                let n = value.as_i64().ok_or(DraftError::WrongType { field: "x_cirfed_cir_level", expected: "a whole number" })?;
+                let n = value
+                    .as_i64()
+                    .ok_or(DraftError::WrongType { field: "x_cirfed_cir_level", expected: "a whole number" })?;
                 Some(u8::try_from(n).map_err(|_| DraftError::Level { field: "x_cirfed_cir_level", value: n })?)
             }
         };
@@ -361,7 +374,8 @@ impl<'a> Context<'a> {
             .map(str::to_owned);
         if from_cirfed {
             // cirfed writes a default sentence where the author gave no description (STIX asks for one).
-            let kind = text(object, "name").and_then(|n| n.split(' ').next()).and_then(|k| ObservableType::from_str(k).ok());
+            let kind =
+                text(object, "name").and_then(|n| n.split(' ').next()).and_then(|k| ObservableType::from_str(k).ok());
             let default = kind.map(|k| default_description(k, u32::from(level.unwrap_or(DEFAULT_LEVEL))));
             description = match (text(object, "description"), default) {
                 (Some(given), Some(default)) if given == default => None,
@@ -452,11 +466,14 @@ impl<'a> Context<'a> {
         };
         let seconds = |key: &'static str| match object.get(key) {
             None => Ok(0),
-            Some(value) => value.as_u64().ok_or(DraftError::WrongType { field: key, expected: "a whole number of seconds" }),
+            Some(value) => {
+                value.as_u64().ok_or(DraftError::WrongType { field: key, expected: "a whole number of seconds" })
+            }
         };
         let mut recommended_actions = Vec::new();
         for action in object.get("x_cirfed_recommended_actions").and_then(Value::as_array).into_iter().flatten() {
-            let phase = text(action, "phase").ok_or(DraftError::Missing { field: "x_cirfed_recommended_actions.phase" })?;
+            let phase =
+                text(action, "phase").ok_or(DraftError::Missing { field: "x_cirfed_recommended_actions.phase" })?;
             let phase = Phase::from_str(phase).map_err(|e| DraftError::Vocabulary {
                 field: "x_cirfed_recommended_actions.phase",
                 reason: e.to_string(),
@@ -505,7 +522,9 @@ fn strings(object: &Value, field: &'static str) -> Result<Vec<String>, DraftErro
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|item| item.as_str().map(str::to_owned).ok_or(DraftError::WrongType { field, expected: "a list of text" }))
+            .map(|item| {
+                item.as_str().map(str::to_owned).ok_or(DraftError::WrongType { field, expected: "a list of text" })
+            })
             .collect(),
         Some(_) => Err(DraftError::WrongType { field, expected: "a list of text" }),
     }

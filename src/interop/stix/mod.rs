@@ -75,7 +75,12 @@ fn fixed_objects() -> Vec<StixObject> {
             version: FIXED_CREATED.to_string(),
             json: markings::extension_definition(),
         },
-        identity(CIRFED_IDENTITY, "cirfed", "The cirfed federation software, author of the cirfed STIX extension.", "system"),
+        identity(
+            CIRFED_IDENTITY,
+            "cirfed",
+            "The cirfed federation software, author of the cirfed STIX extension.",
+            "system",
+        ),
         identity(
             AUTHORITY_IDENTITY,
             AUTHORITY_NAME,

@@ -266,7 +266,8 @@ pub fn indicator<'a>(
 ) -> IndicatorObject<'a> {
     let seen = |t: i64| (t != 0).then(|| Timestamp::from_secs(t));
     let valid_until = (indicator.valid_until != 0).then(|| Timestamp::from_secs(indicator.valid_until));
-    let mut valid_from = Timestamp::from_secs(if indicator.first_seen != 0 { indicator.first_seen } else { record_created });
+    let mut valid_from =
+        Timestamp::from_secs(if indicator.first_seen != 0 { indicator.first_seen } else { record_created });
     // STIX: valid_until MUST be later than valid_from.
     if let Some(until) = valid_until {
         valid_from = valid_from.min(Timestamp(until.0 - 1000));

@@ -164,7 +164,9 @@ fn composite(alternative: &[Comparison]) -> Result<&Comparison, DraftError> {
             "file" => path == "file:name",
             "network-traffic" => matches!(
                 path.as_str(),
-                "network-traffic:dst_ref.type" | "network-traffic:src_ref.type" | "network-traffic:dst_port"
+                "network-traffic:dst_ref.type"
+                    | "network-traffic:src_ref.type"
+                    | "network-traffic:dst_port"
                     | "network-traffic:src_port"
             ),
             "domain-name" => path == "domain-name:resolves_to_refs[*].value",
@@ -447,7 +449,10 @@ mod tests {
         read_declared(pattern, None)
     }
 
-    fn read_declared(pattern: &str, declared: Option<ObservableType>) -> Result<Vec<(ObservableType, String)>, DraftError> {
+    fn read_declared(
+        pattern: &str,
+        declared: Option<ObservableType>,
+    ) -> Result<Vec<(ObservableType, String)>, DraftError> {
         parse_pattern(pattern)?.iter().map(|alternative| observable_of(alternative, declared)).collect()
     }
 
@@ -493,7 +498,11 @@ mod tests {
             (T::Cidr, "198.51.100.0/24", "[ipv4-addr:value ISSUBSET '198.51.100.0/24']"),
             (T::Cidr, "2001:db8::/32", "[ipv6-addr:value ISSUBSET '2001:db8::/32']"),
             (T::Md5, "0749bae92ca336a02c83d126e04ec628", "[file:hashes.MD5 = '0749bae92ca336a02c83d126e04ec628']"),
-            (T::Sha1, "77b0c41b7d340b8a3d903f21347bbf06aa766b5b", "[file:hashes.'SHA-1' = '77b0c41b7d340b8a3d903f21347bbf06aa766b5b']"),
+            (
+                T::Sha1,
+                "77b0c41b7d340b8a3d903f21347bbf06aa766b5b",
+                "[file:hashes.'SHA-1' = '77b0c41b7d340b8a3d903f21347bbf06aa766b5b']",
+            ),
             (T::Asn, "AS64496", "[autonomous-system:number = 64496]"),
             (
                 T::UserAgent,
@@ -592,7 +601,10 @@ mod tests {
             ("[ipv4-addr:value != '10.0.0.1']", "unsupported STIX pattern: operator '!='"),
             ("[file:created = t'2024-01-01T00:00:00Z']", "unsupported STIX pattern: object path 'file:created'"),
             ("[process:name = 'miner']", "unsupported STIX pattern: object path 'process:name'"),
-            ("[user-account:user_id = 'AKIAIOSFODNN7EXAMPLE']", "unsupported STIX pattern: object path 'user-account:user_id'"),
+            (
+                "[user-account:user_id = 'AKIAIOSFODNN7EXAMPLE']",
+                "unsupported STIX pattern: object path 'user-account:user_id'",
+            ),
             (
                 "[email-message:to_refs[*].value = 'a@evil.example']",
                 "unsupported STIX pattern: object path 'email-message:to_refs[*].value'",
@@ -618,9 +630,8 @@ mod tests {
 
     #[test]
     fn patterns_expanding_past_the_alternatives_limit_are_refused() {
-        let or = |n: usize| {
-            (0..n).map(|i| format!("ipv4-addr:value = '198.51.100.{i}'")).collect::<Vec<_>>().join(" OR ")
-        };
+        let or =
+            |n: usize| (0..n).map(|i| format!("ipv4-addr:value = '198.51.100.{i}'")).collect::<Vec<_>>().join(" OR ");
         assert_eq!(read(&format!("[{}]", or(MAX_PATTERN_ALTERNATIVES))).unwrap().len(), MAX_PATTERN_ALTERNATIVES);
         let err = read(&format!("[{}]", or(MAX_PATTERN_ALTERNATIVES + 1))).unwrap_err().to_string();
         assert!(err.contains("MAX_PATTERN_ALTERNATIVES"), "{err}");

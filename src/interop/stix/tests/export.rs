@@ -268,8 +268,12 @@ fn a_lesson_without_indicators_refers_to_its_author_and_categories_give_indicato
     let lesson = Lesson { title: "outage".into(), summary: "power".into(), cir_level: 2, ..Lesson::default() };
     feed.push(record(Body::Lesson(lesson), Tlp::Clear, T0, None));
     let mut malware = indicator(T::Sha256, &"ab".repeat(32));
-    malware.categories =
-        vec![Category::Malware.code(), Category::Phishing.code(), Category::PowerLoss.code(), Category::Misconfiguration.code()];
+    malware.categories = vec![
+        Category::Malware.code(),
+        Category::Phishing.code(),
+        Category::PowerLoss.code(),
+        Category::Misconfiguration.code(),
+    ];
     malware.tags = vec!["loader".into()];
     feed.push(indicator_record(malware, T0));
     let (bundle, _) = bundle(&feed);
@@ -281,4 +285,3 @@ fn a_lesson_without_indicators_refers_to_its_author_and_categories_give_indicato
     assert_eq!(indicator["labels"], serde_json::json!(["loader"]));
     assert_eq!(indicator["pattern"], format!("[file:hashes.'SHA-256' = '{}']", "ab".repeat(32)));
 }
-

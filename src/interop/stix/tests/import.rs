@@ -50,7 +50,9 @@ fn the_c2_with_course_of_action_bundle_imports_two_indicators_and_names_the_othe
     let lines = stix_lines("stix/indicators-for-C2-with-COA.json");
     assert_eq!(counts(&lines), (2, 6));
     let refused: Vec<(usize, String)> = errors(&lines).into_iter().map(|(n, e)| (n, e.to_string())).collect();
-    let other = |kind: &str| format!("unsupported: STIX object type '{kind}': cirfed imports indicators, reports and sightings");
+    let other = |kind: &str| {
+        format!("unsupported: STIX object type '{kind}': cirfed imports indicators, reports and sightings")
+    };
     assert_eq!(
         refused,
         [
@@ -123,10 +125,22 @@ fn or_patterns_give_one_draft_per_alternative_with_the_indicator_fields() {
 #[test]
 fn an_object_with_one_unmatchable_alternative_is_not_imported_at_all() {
     for (pattern, message) in [
-        ("[ipv4-addr:value = '198.51.100.1' OR process:name = 'miner']", "unsupported STIX pattern: object path 'process:name'"),
-        ("[ipv4-addr:value = '198.51.100.1'] OR [ipv4-addr:value != '10.0.0.1']", "unsupported STIX pattern: operator '!='"),
-        ("[domain-name:value = 'good.example' OR domain-name:value = 'bad..example']", "`value` 'bad..example': invalid domain"),
-        ("[ipv4-addr:value = '198.51.100.1' OR ipv4-addr:value = '198.51.100.1", "invalid stix pattern: unterminated string"),
+        (
+            "[ipv4-addr:value = '198.51.100.1' OR process:name = 'miner']",
+            "unsupported STIX pattern: object path 'process:name'",
+        ),
+        (
+            "[ipv4-addr:value = '198.51.100.1'] OR [ipv4-addr:value != '10.0.0.1']",
+            "unsupported STIX pattern: operator '!='",
+        ),
+        (
+            "[domain-name:value = 'good.example' OR domain-name:value = 'bad..example']",
+            "`value` 'bad..example': invalid domain",
+        ),
+        (
+            "[ipv4-addr:value = '198.51.100.1' OR ipv4-addr:value = '198.51.100.1",
+            "invalid stix pattern: unterminated string",
+        ),
     ] {
         let lines = one_indicator(json!({"type": "indicator", "id": "indicator--1", "pattern": pattern}));
         assert_eq!(lines.len(), 1, "one line for the object, no draft: {pattern}");
@@ -191,14 +205,14 @@ fn tlp_2_markings_and_marking_definitions_in_the_bundle_set_the_tlp() {
 #[test]
 fn stix_2_0_bundles_read_labels_and_objects_without_spec_version() {
     let bundle = json!({"type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "spec_version": "2.0",
-        "objects": [{
-            "type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
-            "created": "2016-04-06T20:03:48Z", "modified": "2016-04-06T20:03:48Z",
-            "labels": ["malicious-activity"], "name": "Poison Ivy Malware",
-            "pattern": "[file:hashes.'SHA-256' = '4bac27393bdd9777ce02453256c5577cd02275510b2227f473d03f533924f877']",
-            "valid_from": "2016-01-01T00:00:00Z",
-            "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]
-        }]})
+    "objects": [{
+        "type": "indicator", "id": "indicator--8e2e2d2b-17d4-4cbf-938f-98ee46b3cd3f",
+        "created": "2016-04-06T20:03:48Z", "modified": "2016-04-06T20:03:48Z",
+        "labels": ["malicious-activity"], "name": "Poison Ivy Malware",
+        "pattern": "[file:hashes.'SHA-256' = '4bac27393bdd9777ce02453256c5577cd02275510b2227f473d03f533924f877']",
+        "valid_from": "2016-01-01T00:00:00Z",
+        "object_marking_refs": ["marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da"]
+    }]})
     .to_string();
     let lines = read_bundle(&bundle, NOW).unwrap();
     assert_eq!(counts(&lines), (1, 0));
@@ -216,14 +230,23 @@ fn the_latest_version_of_an_object_is_the_one_imported() {
                "pattern": format!("[domain-name:value = '{value}']")})
     };
     let lines = read_bundle(
-        &bundle_of(json!([version("2024-01-01T00:00:00.000Z", "old.example", false), version("2024-02-01T00:00:00.000Z", "new.example", false)])),
+        &bundle_of(json!([
+            version("2024-01-01T00:00:00.000Z", "old.example", false),
+            version("2024-02-01T00:00:00.000Z", "new.example", false)
+        ])),
         NOW,
     )
     .unwrap();
-    assert_eq!(lines[0].draft, Err(DraftError::Context("an earlier version of an object whose latest version is also here")));
+    assert_eq!(
+        lines[0].draft,
+        Err(DraftError::Context("an earlier version of an object whose latest version is also here"))
+    );
     assert_eq!(draft_indicator(lines[1].draft.as_ref().unwrap()).value, "new.example");
     let lines = read_bundle(
-        &bundle_of(json!([version("2024-01-01T00:00:00.000Z", "old.example", false), version("2024-02-01T00:00:00.000Z", "old.example", true)])),
+        &bundle_of(json!([
+            version("2024-01-01T00:00:00.000Z", "old.example", false),
+            version("2024-02-01T00:00:00.000Z", "old.example", true)
+        ])),
         NOW,
     )
     .unwrap();
@@ -232,7 +255,13 @@ fn the_latest_version_of_an_object_is_the_one_imported() {
 
 #[test]
 fn bad_bundles_are_refused_whole_with_the_reason() {
-    for text in ["{\"Event\": {}}", "{\"type\": \"bundle\"}", "[", "{\"type\": \"indicator\"}", "{\"type\": \"bundle\", \"objects\": "] {
+    for text in [
+        "{\"Event\": {}}",
+        "{\"type\": \"bundle\"}",
+        "[",
+        "{\"type\": \"indicator\"}",
+        "{\"type\": \"bundle\", \"objects\": ",
+    ] {
         let err = read_bulk(text, BulkFormat::StixBundle, NOW).unwrap_err();
         assert!(matches!(&err, InteropError::Invalid { what, .. } if what == "stix bundle"), "{text}: {err}");
     }

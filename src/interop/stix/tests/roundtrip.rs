@@ -79,24 +79,26 @@ fn stored_indicator() -> impl Strategy<Value = (Indicator, Tlp)> {
         prop_oneof![Just(String::new()), "[a-z0-9-]{1,16}"],
         proptest::sample::select(EXPORTABLE_TLPS.to_vec()),
     )
-        .prop_map(|((kind, value), level, categories, confidence, valid, (first, last), tags, description, incident, tlp)| {
-            let indicator = Indicator {
-                r#type: i32::from(kind.code()),
-                value,
-                cir_level: level,
-                categories: categories.iter().map(|c| c.code()).collect(),
-                confidence,
-                valid_until: if valid == 0 { 0 } else { T0 + valid },
-                first_seen: first,
-                last_seen: last,
-                tags: tags.into_iter().collect(),
-                description,
-                incident_ref: incident,
-                supersedes: Vec::new(),
-                hash_epoch: 0,
-            };
-            (indicator, tlp)
-        })
+        .prop_map(
+            |((kind, value), level, categories, confidence, valid, (first, last), tags, description, incident, tlp)| {
+                let indicator = Indicator {
+                    r#type: i32::from(kind.code()),
+                    value,
+                    cir_level: level,
+                    categories: categories.iter().map(|c| c.code()).collect(),
+                    confidence,
+                    valid_until: if valid == 0 { 0 } else { T0 + valid },
+                    first_seen: first,
+                    last_seen: last,
+                    tags: tags.into_iter().collect(),
+                    description,
+                    incident_ref: incident,
+                    supersedes: Vec::new(),
+                    hash_epoch: 0,
+                };
+                (indicator, tlp)
+            },
+        )
 }
 
 proptest! {
