@@ -6,7 +6,7 @@ use crate::decay;
 use crate::interop::{Feed, FeedRecord, InteropError, LiveIndicator};
 use crate::normalize::Observable;
 use crate::proto::record::Body;
-use crate::record::RecordId;
+use crate::record::{RecordId, Trust};
 use crate::store::StoredRecord;
 
 /// Records read for one id prefix: a 6-byte prefix of SHA-256 ids is shared
