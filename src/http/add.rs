@@ -81,7 +81,7 @@ fn envelope_objects(body: &[u8]) -> Result<Vec<Value>, HttpError> {
 /// Imports and publishes `objects`; the status resource of the request.
 fn add(state: &HttpState, collection: &Collection, objects: Vec<Value>) -> Value {
     let now = unix_now();
-    let imports = stix::import_objects(&objects, Some(collection.default_tlp), now);
+    let imports = stix::import_objects(&objects, Some(collection.default_tlp), Some(state.node.as_ref()), now);
     let (mut drafts, mut owners) = (Vec::<Draft>::new(), Vec::<usize>::new());
     let mut verdicts: Vec<Result<&'static str, String>> = Vec::with_capacity(imports.len());
     for (n, import) in imports.iter().enumerate() {
