@@ -36,7 +36,13 @@ impl fmt::Display for Form {
 }
 
 /// Writes a blocklist of the live feed.
-pub fn export(feed: &dyn Feed, form: Form, filter: &Filter, now: i64, out: &mut dyn Write) -> Result<Summary, InteropError> {
+pub fn export(
+    feed: &dyn Feed,
+    form: Form,
+    filter: &Filter,
+    now: i64,
+    out: &mut dyn Write,
+) -> Result<Summary, InteropError> {
     let _ = (feed, form, filter, now, out);
     unimplemented!("issue 9: blocklists in progress")
 }

@@ -49,8 +49,11 @@ impl Node {
         let Some(Body::Indicator(indicator)) = &record.record.body else { return true };
         let engine = self.engine.read().expect("engine lock");
         let Some(entry) = engine.entry_of(&record.id) else { return true };
-        let evidence =
-            decay::Evidence { confidence: entry.confidence, created_at: entry.created_at, valid_until: entry.valid_until };
+        let evidence = decay::Evidence {
+            confidence: entry.confidence,
+            created_at: entry.created_at,
+            valid_until: entry.valid_until,
+        };
         let score = decay::score(evidence, &self.sightings.read().expect("sightings lock").of(&record.id), now);
         let warninglists = self.accept.warninglists();
         self.accept.accepts(entry, score)
