@@ -11,7 +11,7 @@
 
 use super::ids::{is_record_of, parse_object_id, record_prefix};
 use super::markings::tlp_of_marking;
-use super::objects::default_description;
+use super::objects::DefaultDescription;
 use super::pattern::{observable_of, parse_pattern};
 use crate::cir::{Phase, ServiceModel, SightingType, Tlp};
 use crate::interop::bulk::BulkLine;
@@ -376,7 +376,8 @@ impl<'a> Context<'a> {
             // cirfed writes a default sentence where the author gave no description (STIX asks for one).
             let kind =
                 text(object, "name").and_then(|n| n.split(' ').next()).and_then(|k| ObservableType::from_str(k).ok());
-            let default = kind.map(|k| default_description(k, u32::from(level.unwrap_or(DEFAULT_LEVEL))));
+            let default = kind
+                .map(|kind| DefaultDescription { kind, level: u32::from(level.unwrap_or(DEFAULT_LEVEL)) }.to_string());
             description = match (text(object, "description"), default) {
                 (Some(given), Some(default)) if given == default => None,
                 (Some(given), _) => Some(given.to_owned()),

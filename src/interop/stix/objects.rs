@@ -160,22 +160,31 @@ impl Serialize for IndicatorName<'_> {
 pub enum Description<'a> {
     /// The author's description.
     Given(&'a str),
-    /// None given: [`default_description`].
-    Default { kind: ObservableType, level: u32 },
+    /// None given: [`DefaultDescription`].
+    Default(DefaultDescription),
 }
 
-/// The description written for an indicator without one (and recognised on import).
-pub fn default_description(kind: ObservableType, level: u32) -> String {
-    format!("{kind} indicator of CIR level {level} shared through cirfed")
+/// The sentence written for an indicator without a description (and
+/// recognised on import, so a round trip keeps the description empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DefaultDescription {
+    /// The indicator's type.
+    pub kind: ObservableType,
+    /// Its CIR level.
+    pub level: u32,
+}
+
+impl fmt::Display for DefaultDescription {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} indicator of CIR level {} shared through cirfed", self.kind, self.level)
+    }
 }
 
 impl Serialize for Description<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         match self {
             Description::Given(text) => serializer.serialize_str(text),
-            Description::Default { kind, level } => {
-                serializer.collect_str(&format_args!("{kind} indicator of CIR level {level} shared through cirfed"))
-            }
+            Description::Default(default) => serializer.collect_str(default),
         }
     }
 }
@@ -273,7 +282,7 @@ pub fn indicator<'a>(
         valid_from = valid_from.min(Timestamp(until.0 - 1000));
     }
     let description = match indicator.description.is_empty() {
-        true => Description::Default { kind, level: indicator.cir_level },
+        true => Description::Default(DefaultDescription { kind, level: indicator.cir_level }),
         false => Description::Given(&indicator.description),
     };
     IndicatorObject {
@@ -487,8 +496,7 @@ pub struct IdentityObject<'a> {
     id: ObjectId,
     created: Timestamp,
     modified: Timestamp,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created_by_ref: Option<ObjectId>,
+    created_by_ref: ObjectId,
     name: &'a str,
     description: &'static str,
     identity_class: &'static str,
@@ -506,7 +514,7 @@ pub fn member<'a>(common: Common<'a>, card: &'a MemberCard) -> IdentityObject<'a
         id: common.id,
         created: common.created,
         modified: common.modified,
-        created_by_ref: Some(common.created_by_ref),
+        created_by_ref: common.created_by_ref,
         name: &card.member_id,
         description: "A member of a cirfed federation, under its pseudonymous member id.",
         identity_class: "organization",
@@ -515,7 +523,9 @@ pub fn member<'a>(common: Common<'a>, card: &'a MemberCard) -> IdentityObject<'a
     }
 }
 
-/// One of cirfed's fixed identities (the extension's author, the federation authority).
+/// One of cirfed's fixed identities (the extension's author, the federation
+/// authority). It names itself as its creator, as the STIX interoperability
+/// profile asks of producer identities (stix2-validator `--interop`).
 pub fn fixed_identity(
     id: ObjectId,
     created: Timestamp,
@@ -529,7 +539,7 @@ pub fn fixed_identity(
         id,
         created,
         modified: created,
-        created_by_ref: None,
+        created_by_ref: id,
         name,
         description,
         identity_class: class,
