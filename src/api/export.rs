@@ -3,12 +3,12 @@
 //! the exporter waits while the client is slow, so memory stays at a few
 //! chunks whatever the feed's size. The HTTP listener streams the same way.
 
+use crate::cir::{Category, Tlp};
 use crate::interop::export::{self, Format, Sink, Summary};
 use crate::interop::{Filter, InteropError};
 use crate::node::{unix_now, Node};
-use crate::proto;
-use crate::cir::{Category, Tlp};
 use crate::normalize::ObservableType;
+use crate::proto;
 use crate::record::RecordKind;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -96,7 +96,9 @@ pub fn start(node: Arc<Node>, format: Format, filter: Filter) -> mpsc::Receiver<
 
 /// The filter an `ExportRequest` asks for, checked.
 pub fn filter_of(request: &proto::ExportRequest) -> Result<Filter, InteropError> {
-    let bad = |field: &str, code: i32| InteropError::invalid(format!("ExportRequest.{field}"), format!("unknown code {code}"));
+    let bad = |field: &str, code: i32| {
+        InteropError::invalid(format!("ExportRequest.{field}"), format!("unknown code {code}"))
+    };
     let kinds = request
         .kinds
         .iter()
@@ -132,5 +134,8 @@ pub fn filter_of(request: &proto::ExportRequest) -> Result<Filter, InteropError>
 
 /// The wire form of a summary.
 pub fn summary_message(summary: Summary) -> proto::ExportSummary {
-    proto::ExportSummary { exported: summary.exported.into_iter().collect(), skipped: summary.skipped.into_iter().collect() }
+    proto::ExportSummary {
+        exported: summary.exported.into_iter().collect(),
+        skipped: summary.skipped.into_iter().collect(),
+    }
 }

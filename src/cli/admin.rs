@@ -156,6 +156,19 @@ pub enum NodeCommand {
         #[arg(long)]
         force: bool,
     },
+    /// Make a token for a client of the HTTP listener (a SIEM, a TIP, a
+    /// firewall): prints the token once, and the `[[taxii.users]]` entry, with
+    /// only its SHA-256, to add to node.toml.
+    HttpUser {
+        /// The user's name (also its HTTP Basic user name).
+        name: String,
+        /// Scopes it may read: analysts, community, misp-feed, blocklist or *; repeatable.
+        #[arg(long = "read")]
+        read: Vec<String>,
+        /// Collections it may write to (POST objects); repeatable.
+        #[arg(long = "write")]
+        write: Vec<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -344,18 +357,35 @@ pub fn node(command: NodeCommand, json: bool) -> anyhow::Result<ExitCode> {
                 println!("start the node with: cirfed serve --dir {}", dir.display());
             }
         }
+        NodeCommand::HttpUser { name, read, write } => http_user(&name, &read, &write, json)?,
     }
     Ok(ExitCode::SUCCESS)
 }
 
+fn http_user(name: &str, read: &[String], write: &[String], json: bool) -> anyhow::Result<()> {
+    use cirfed::http::config::UserSection;
+    anyhow::ensure!(!read.is_empty() || !write.is_empty(), "give at least one --read or --write scope");
+    let (token, hash) = cirfed::http::auth::new_token();
+    let user = UserSection { name: name.to_string(), token_sha256: hash, read: read.to_vec(), write: write.to_vec() };
+    // Checked now, so a typo in a scope is caught before it reaches node.toml.
+    cirfed::http::auth::Users::from_sections(std::slice::from_ref(&user)).map_err(|e| anyhow::anyhow!(e))?;
+    let entry = toml::to_string(&user)?;
+    if json {
+        print_json(&json!({ "name": name, "token": token, "config": format!("[[taxii.users]]\n{entry}") }));
+    } else {
+        println!("token for {name} (shown once; give it to the client, it is not stored):\n\n    {token}\n");
+        println!("add to node.toml, then restart the node:\n\n[[taxii.users]]\n{entry}");
+    }
+    Ok(())
+}
+
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let overrides =
-        Overrides {
-            api_listen: args.api_listen,
-            federation_listen: args.federation_listen,
-            peers: args.peers,
-            http_listen: None,
-        };
+    let overrides = Overrides {
+        api_listen: args.api_listen,
+        federation_listen: args.federation_listen,
+        peers: args.peers,
+        http_listen: None,
+    };
     let running = server::start(&args.dir, overrides)
         .await
         .with_context(|| format!("cannot start the node in {}", args.dir.display()))?;

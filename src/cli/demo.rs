@@ -1,10 +1,12 @@
 //! `cirfed demo`: a narrated federation of three nodes in a line on loopback,
 //! with generated keys: the operator admits three CSPs; A publishes
 //! indicators and a lesson; C finds them through B; A retracts one and C stops
-//! matching; B goes down, A publishes more, B returns and catches up.
+//! matching; B goes down, A publishes more, B returns and catches up. C serves
+//! TAXII 2.1 and its SIEM pulls the community collection.
 //! Cleans up after itself.
 
 use super::client::status_error;
+use anyhow::Context;
 use cirfed::cir::{Category, Role, Tlp};
 use cirfed::identity::{self, Federation};
 use cirfed::node::unix_now;
@@ -130,7 +132,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }
 
     say.step("The nodes start: C, then B dialing C, then A dialing B. Peers authenticate each other with mutual TLS.");
-    let c = start(&dirs[2], None, &[]).await?;
+    let siem_token = enable_taxii(&dirs[2])?;
+    let c = start_with_http(&dirs[2]).await?;
     let b = start(&dirs[1], None, &[&c]).await?;
     let a = start(&dirs[0], None, &[&b]).await?;
     for (name, node) in [("A", &a), ("B", &b), ("C", &c)] {
@@ -157,6 +160,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
     look_up(&say, &mut at_c, &[&observed[..], &["198.51.100.1"]].concat()).await?;
     say.detail(format!("C also holds A's post-mortem \"{title}\", signed by a pseudonym"));
+
+    let http = c.http_addr.context("C's HTTP listener is on")?;
+    say.step(&format!(
+        "C's SIEM pulls the community collection over TAXII 2.1 (http://{http}/taxii2/, a bearer token):"
+    ));
+    let (count, kinds) = taxii_pull(http, &siem_token).await?;
+    say.detail(format!("{count} STIX 2.1 objects: {}", kinds.join(", ")));
 
     say.step("A retracts the domain indicator (a false positive, say); the retraction travels the same way.");
     let retraction = Draft {
@@ -202,6 +212,55 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         drop(temp);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Turns on a node's HTTP listener with one read-only user, the SOC's SIEM;
+/// returns its token.
+fn enable_taxii(dir: &Path) -> anyhow::Result<String> {
+    use std::io::Write;
+    let (token, hash) = cirfed::http::auth::new_token();
+    let section =
+        format!("\n[taxii]\n\n[[taxii.users]]\nname = \"siem\"\ntoken_sha256 = \"{hash}\"\nread = [\"community\"]\n");
+    std::fs::OpenOptions::new().append(true).open(dir.join("node.toml"))?.write_all(section.as_bytes())?;
+    Ok(token)
+}
+
+async fn start_with_http(dir: &Path) -> anyhow::Result<RunningNode> {
+    let mut overrides = Overrides::loopback();
+    overrides.http_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    Ok(server::start(dir, overrides).await?)
+}
+
+/// One page of the community collection, as a SIEM's TAXII connector asks
+/// for it; returns how many objects and of which types.
+async fn taxii_pull(addr: SocketAddr, token: &str) -> anyhow::Result<(usize, Vec<String>)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let collection = cirfed::interop::taxii::Collection::find("community").context("community collection")?;
+    let request = format!(
+        "GET /cirfed/collections/{}/objects/?limit=1000 HTTP/1.1\r\nHost: {addr}\r\nAccept: {}\r\n\
+         Authorization: Bearer {token}\r\nConnection: close\r\n\r\n",
+        collection.id(),
+        cirfed::interop::taxii::TAXII_MEDIA_TYPE
+    );
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(request.as_bytes()).await?;
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await?;
+    let reply = String::from_utf8(reply)?;
+    let (head, body) = reply.split_once("\r\n\r\n").context("an HTTP reply")?;
+    anyhow::ensure!(head.starts_with("HTTP/1.1 200"), "TAXII answered {}", head.lines().next().unwrap_or(""));
+    let envelope: serde_json::Value = serde_json::from_str(body)?;
+    let objects = envelope["objects"].as_array().cloned().unwrap_or_default();
+    let mut kinds: Vec<String> = Vec::new();
+    for object in &objects {
+        let kind = object["type"].as_str().unwrap_or("?").to_string();
+        let count = objects.iter().filter(|o| o["type"] == kind.as_str()).count();
+        let entry = format!("{count} {kind}");
+        if !kinds.contains(&entry) {
+            kinds.push(entry);
+        }
+    }
+    Ok((objects.len(), kinds))
 }
 
 /// Starts a demo node on loopback, dialing `peers`.

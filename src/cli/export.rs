@@ -85,7 +85,8 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     fn request(&self, format: String) -> anyhow::Result<ExportRequest> {
-        let kinds = self.kinds.iter().map(|k| Ok(k.parse::<RecordKind>()?.code() as i32)).collect::<anyhow::Result<_>>()?;
+        let kinds =
+            self.kinds.iter().map(|k| Ok(k.parse::<RecordKind>()?.code() as i32)).collect::<anyhow::Result<_>>()?;
         let types =
             self.types.iter().map(|t| Ok(t.parse::<ObservableType>()?.code() as i32)).collect::<anyhow::Result<_>>()?;
         let categories =
@@ -167,7 +168,10 @@ impl To {
 enum Writer {
     Stream(Box<dyn Write>),
     /// The directory, and the file being written (its final name, its temporary file).
-    Dir { dir: PathBuf, file: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)> },
+    Dir {
+        dir: PathBuf,
+        file: Option<(PathBuf, BufWriter<tempfile::NamedTempFile>)>,
+    },
 }
 
 impl Writer {
@@ -197,7 +201,8 @@ impl Writer {
 /// from the wire may write outside it.
 fn safe_name(name: &str) -> anyhow::Result<&Path> {
     let path = Path::new(name);
-    let plain = path.components().count() == 1 && matches!(path.components().next(), Some(std::path::Component::Normal(_)));
+    let plain =
+        path.components().count() == 1 && matches!(path.components().next(), Some(std::path::Component::Normal(_)));
     anyhow::ensure!(plain, "the node sent a file name that is not a plain name: {name:?}");
     Ok(path)
 }

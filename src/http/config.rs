@@ -125,16 +125,25 @@ impl TaxiiSection {
         let listen: SocketAddr =
             listen.parse().map_err(|_| invalid("listen", format!("{listen:?} is not an ip:port address")))?;
         if !listen.ip().is_loopback() && !self.tls {
-            return Err(invalid("listen", format!("{listen} is not a loopback address; set taxii.tls = true to serve it")));
+            return Err(invalid(
+                "listen",
+                format!("{listen} is not a loopback address; set taxii.tls = true to serve it"),
+            ));
         }
         if self.client_ca.is_some() && !self.tls {
             return Err(invalid("client_ca", "client certificates need taxii.tls = true"));
         }
         if !(1024..=MAX_CONTENT_LENGTH_CEILING).contains(&self.max_content_length) {
-            return Err(invalid("max_content_length", format!("{} is outside 1024 to {MAX_CONTENT_LENGTH_CEILING}", self.max_content_length)));
+            return Err(invalid(
+                "max_content_length",
+                format!("{} is outside 1024 to {MAX_CONTENT_LENGTH_CEILING}", self.max_content_length),
+            ));
         }
         if !(1..=MAX_PAGE_SIZE_CEILING).contains(&self.max_page_size) {
-            return Err(invalid("max_page_size", format!("{} is outside 1 to {MAX_PAGE_SIZE_CEILING}", self.max_page_size)));
+            return Err(invalid(
+                "max_page_size",
+                format!("{} is outside 1 to {MAX_PAGE_SIZE_CEILING}", self.max_page_size),
+            ));
         }
         if self.request_timeout_secs == 0 {
             return Err(invalid("request_timeout_secs", "must be at least 1"));

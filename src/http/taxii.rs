@@ -53,7 +53,7 @@ pub fn routes() -> Router<Shared> {
 }
 
 /// Refuses a request whose Accept names no TAXII 2.1 media type.
-fn check_accept(headers: &HeaderMap) -> Result<(), HttpError> {
+pub(super) fn check_accept(headers: &HeaderMap) -> Result<(), HttpError> {
     let wanted = format!("send Accept: {TAXII_MEDIA_TYPE}");
     let accept = headers.get(ACCEPT).ok_or_else(|| HttpError::NotAcceptable(format!("no Accept header: {wanted}")))?;
     let accept = accept.to_str().map_err(|_| HttpError::NotAcceptable(wanted.clone()))?;
@@ -69,7 +69,7 @@ fn check_accept(headers: &HeaderMap) -> Result<(), HttpError> {
     }
 }
 
-fn taxii_response(status: StatusCode, body: String, headers: Vec<(HeaderName, String)>) -> Response {
+pub(super) fn taxii_response(status: StatusCode, body: String, headers: Vec<(HeaderName, String)>) -> Response {
     let mut response = (status, [(CONTENT_TYPE, TAXII_MEDIA_TYPE)], body).into_response();
     for (name, value) in headers {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -94,7 +94,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| HttpError::Internal(format!("request interrupted: {e}")))?
 }
 
-fn find_collection(id: &str) -> Result<&'static Collection, HttpError> {
+pub(super) fn find_collection(id: &str) -> Result<&'static Collection, HttpError> {
     Collection::find(id).ok_or_else(|| HttpError::NotFound(format!("no collection {id:?} on this node")))
 }
 
@@ -157,7 +157,10 @@ async fn collection(caller: Caller, headers: HeaderMap, Path(id): Path<String>) 
     let collection = find_collection(&id)?;
     let scope = scope_of(collection);
     if !caller.0.may_read(&scope) && !caller.0.may_write(&scope) {
-        return Err(HttpError::Forbidden(format!("user {:?} may not see collection {}", caller.0.name, collection.alias)));
+        return Err(HttpError::Forbidden(format!(
+            "user {:?} may not see collection {}",
+            caller.0.name, collection.alias
+        )));
     }
     Ok(ok_json(collection_resource(collection, &caller)))
 }
@@ -198,7 +201,12 @@ fn cursor_filters(collection: &Collection, query: &Query) -> String {
     format!("c={};{}", collection.alias, query.filters())
 }
 
-fn page_of(state: &HttpState, collection: &'static Collection, query: &Query, from: Option<taxii::Position>) -> Result<(Page, Option<String>), HttpError> {
+fn page_of(
+    state: &HttpState,
+    collection: &'static Collection,
+    query: &Query,
+    from: Option<taxii::Position>,
+) -> Result<(Page, Option<String>), HttpError> {
     let audience = Audience { collection, node: &state.node, now: unix_now() };
     let page = taxii::list(state.node.as_ref(), &audience, query, from)?;
     let next = page.next.map(|position| encode_cursor(&state.cursor_key, position, &cursor_filters(collection, query)));
@@ -207,10 +215,9 @@ fn page_of(state: &HttpState, collection: &'static Collection, query: &Query, fr
 
 fn date_headers(objects: &[Listed]) -> Vec<(HeaderName, String)> {
     match (objects.first(), objects.last()) {
-        (Some(first), Some(last)) => vec![
-            (DATE_ADDED_FIRST, format_micros(first.date_added)),
-            (DATE_ADDED_LAST, format_micros(last.date_added)),
-        ],
+        (Some(first), Some(last)) => {
+            vec![(DATE_ADDED_FIRST, format_micros(first.date_added)), (DATE_ADDED_LAST, format_micros(last.date_added))]
+        }
         _ => Vec::new(),
     }
 }
@@ -361,7 +368,9 @@ async fn status(
     let book = state.statuses.lock().expect("status book lock");
     match book.get(&id) {
         Some(body) => Ok(taxii_response(StatusCode::OK, body.to_string(), Vec::new())),
-        None => Err(HttpError::NotFound(format!("no status {id:?} (statuses are kept for the last {MAX_STATUS_RESOURCES} requests)"))),
+        None => Err(HttpError::NotFound(format!(
+            "no status {id:?} (statuses are kept for the last {MAX_STATUS_RESOURCES} requests)"
+        ))),
     }
 }
 

@@ -131,11 +131,9 @@ impl Query {
             match key.as_str() {
                 "added_after" => query.added_after = Some(parse_timestamp("added_after", value)?),
                 "limit" => {
-                    let limit: usize = value
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| InteropError::invalid("limit", format!("{value:?} is not a positive integer")))?;
+                    let limit: usize = value.parse().ok().filter(|&n| n > 0).ok_or_else(|| {
+                        InteropError::invalid("limit", format!("{value:?} is not a positive integer"))
+                    })?;
                     query.limit = limit.min(max_limit);
                 }
                 "next" => query.next = Some(value.clone()).filter(|v| !v.is_empty()),
@@ -205,7 +203,10 @@ fn values(key: &str, value: &str) -> Result<Vec<String>, InteropError> {
         return Err(InteropError::invalid(key, "is empty"));
     }
     if items.len() > MAX_MATCH_VALUES {
-        return Err(InteropError::invalid(key, format!("{} values, over the limit of {MAX_MATCH_VALUES}", items.len())));
+        return Err(InteropError::invalid(
+            key,
+            format!("{} values, over the limit of {MAX_MATCH_VALUES}", items.len()),
+        ));
     }
     Ok(items)
 }

@@ -6,7 +6,7 @@ use crate::decay;
 use crate::interop::{Feed, FeedRecord, InteropError, LiveIndicator};
 use crate::normalize::Observable;
 use crate::proto::record::Body;
-use crate::record::RecordId;
+use crate::record::{RecordId, Trust};
 use crate::store::StoredRecord;
 
 /// Records read for one id prefix: a 6-byte prefix of SHA-256 ids is shared
@@ -49,8 +49,11 @@ impl Node {
         let Some(Body::Indicator(indicator)) = &record.record.body else { return true };
         let engine = self.engine.read().expect("engine lock");
         let Some(entry) = engine.entry_of(&record.id) else { return true };
-        let evidence =
-            decay::Evidence { confidence: entry.confidence, created_at: entry.created_at, valid_until: entry.valid_until };
+        let evidence = decay::Evidence {
+            confidence: entry.confidence,
+            created_at: entry.created_at,
+            valid_until: entry.valid_until,
+        };
         let score = decay::score(evidence, &self.sightings.read().expect("sightings lock").of(&record.id), now);
         let warninglists = self.accept.warninglists();
         self.accept.accepts(entry, score)

@@ -206,7 +206,7 @@ pub fn decode_record_value(value: &[u8]) -> Result<(u64, i64, &[u8]), KeyError> 
     }
     let seq = u64::from_be_bytes(value[..U64_LEN].try_into().expect("length checked"));
     let mut added = i64::from_be_bytes(value[U64_LEN..RECORD_HEADER_LEN].try_into().expect("length checked"));
-    if added < LEGACY_SECONDS_BELOW {
+    if (0..LEGACY_SECONDS_BELOW).contains(&added) {
         added = added.saturating_mul(1_000_000);
     }
     Ok((seq, added, &value[RECORD_HEADER_LEN..]))
@@ -312,9 +312,16 @@ mod tests {
         }
 
         #[test]
-        fn record_values_round_trip(seq: u64, received_at: i64, envelope: Vec<u8>) {
-            let value = record_value(seq, received_at, &envelope);
-            prop_assert_eq!(decode_record_value(&value).unwrap(), (seq, received_at, envelope.as_slice()));
+        fn record_values_round_trip(seq: u64, added in LEGACY_SECONDS_BELOW..i64::MAX, envelope: Vec<u8>) {
+            let value = record_value(seq, added, &envelope);
+            prop_assert_eq!(decode_record_value(&value).unwrap(), (seq, added, envelope.as_slice()));
+        }
+
+        /// Stores from before microseconds held seconds: they read as the start of that second.
+        #[test]
+        fn legacy_seconds_read_as_microseconds(seq: u64, seconds in 0i64..LEGACY_SECONDS_BELOW / 1_000_000) {
+            let value = record_value(seq, seconds, &[]);
+            prop_assert_eq!(decode_record_value(&value).unwrap().1, seconds * 1_000_000);
         }
     }
 }

@@ -157,8 +157,7 @@ impl Store {
         let families =
             FAMILIES.iter().map(|(name, tuning)| ColumnFamilyDescriptor::new(*name, family_options(*tuning, &cache)));
         let db = DB::open_cf_descriptors(&options, path, families).map_err(|e| open_error(e, path))?;
-        let store =
-            Store {
+        let store = Store {
             db,
             sync_writes,
             next_seq: Mutex::new(Clock { next_seq: 1, last_added: 0 }),
