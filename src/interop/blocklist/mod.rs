@@ -292,7 +292,12 @@ impl Blocklist {
         let counts: Vec<String> = self.by_type.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
         let contents = match counts.is_empty() {
             true => "no values".to_string(),
-            false => format!("{} values ({})", self.items.len(), counts.join(", ")),
+            false => format!(
+                "{} value{} ({})",
+                self.items.len(),
+                if self.items.len() == 1 { "" } else { "s" },
+                counts.join(", ")
+            ),
         };
         let left_out: Vec<String> = self.summary.skipped.iter().map(|(why, n)| format!("{n} {why}")).collect();
         let left_out = match left_out.is_empty() {
