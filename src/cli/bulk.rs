@@ -3,10 +3,10 @@
 //! reason, and when the node fails mid-file, what it acknowledged before.
 
 use super::client::{connect, status_error};
-use super::drafts::{self, BulkFormat};
 use super::errors::{self, Reported};
 use super::output::{self, print_json};
 use super::publish::PublishArgs;
+use cirfed::interop::bulk::{self, BulkFormat};
 use cirfed::node::unix_now;
 use cirfed::proto::{self, Draft, PublishRequest};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -24,12 +24,9 @@ const RERUN_NOTE: &str = "re-running the same file is safe: lines already stored
      (within one publish.time_granularity_secs window, an hour by default)";
 
 fn bulk_format(args: &PublishArgs, path: &Path, text: &str) -> BulkFormat {
-    match args.format.as_deref() {
-        Some("jsonl") => BulkFormat::JsonLines,
-        Some("csv") => BulkFormat::Csv,
-        Some("misp") => BulkFormat::MispEvent,
-        Some("stix") => BulkFormat::StixBundle,
-        _ => drafts::detect_format(path, text),
+    match args.format.as_deref().and_then(BulkFormat::from_name) {
+        Some(format) => format,
+        None => bulk::detect_format(path, text),
     }
 }
 
@@ -37,7 +34,7 @@ fn bulk_format(args: &PublishArgs, path: &Path, text: &str) -> BulkFormat {
 pub async fn publish_file(args: &PublishArgs, path: &Path, json: bool) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let lines = drafts::read_bulk(&text, bulk_format(args, path, &text), unix_now())
+    let lines = bulk::read_bulk(&text, bulk_format(args, path, &text), unix_now())
         .with_context(|| format!("cannot read {}", path.display()))?;
     let mut client = connect(&args.target).await?;
     let progress = ProgressBar::new(lines.len() as u64);
@@ -49,7 +46,7 @@ pub async fn publish_file(args: &PublishArgs, path: &Path, json: bool) -> anyhow
     for line in lines {
         match line.draft {
             Ok(draft) => pending.push((line.line, line.source, draft)),
-            Err(e) if e.is_skip() => report.skip(line.line, &line.source, &e.to_string()),
+            Err(e) if e.is_skip() => report.skip(line.line, &line.source, e.code(), &e.to_string()),
             Err(e) => report.refuse(line.line, &line.source, "invalid_line", &e.to_string()),
         }
     }
@@ -108,7 +105,8 @@ struct BulkReport {
     duplicates: usize,
     accepted: Vec<Accepted>,
     refused: Vec<(usize, String, String, String)>,
-    skipped: Vec<(usize, String, String)>,
+    /// (line, source, reason code, reason) of items cirfed has no record for.
+    skipped: Vec<(usize, String, &'static str, String)>,
     /// Per line, what scrubbing changed.
     redacted: Vec<(usize, Vec<proto::Redaction>)>,
     /// Set when the node failed before the end of the file.
@@ -131,8 +129,18 @@ impl BulkReport {
         self.accepted.push(Accepted { line, id: outcome.id, created, record: outcome.record });
     }
 
-    fn skip(&mut self, line: usize, source: &str, reason: &str) {
-        self.skipped.push((line, source.to_string(), reason.to_string()));
+    fn skip(&mut self, line: usize, source: &str, code: &'static str, reason: &str) {
+        self.skipped.push((line, source.to_string(), code, reason.to_string()));
+    }
+
+    /// Skipped items counted by reason code, so a script sees at a glance
+    /// how many objects of a bundle were context, unsupported or withdrawn.
+    fn skipped_by_reason(&self) -> std::collections::BTreeMap<&'static str, usize> {
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, _, code, _) in &self.skipped {
+            *counts.entry(*code).or_default() += 1;
+        }
+        counts
     }
 
     fn refuse(&mut self, line: usize, source: &str, code: &str, reason: &str) {
@@ -160,7 +168,7 @@ impl BulkReport {
         let skipped: Vec<_> = self
             .skipped
             .iter()
-            .map(|(line, source, reason)| json!({ "line": line, "source": source, "reason": reason }))
+            .map(|(line, source, code, reason)| json!({ "line": line, "source": source, "code": code, "reason": reason }))
             .collect();
         let records: Vec<_> = self
             .accepted
@@ -176,6 +184,7 @@ impl BulkReport {
             "dry_run": self.dry_run,
             "accepted": self.created + self.duplicates, "created": self.created, "duplicates": self.duplicates,
             "records": records, "refused": refused, "skipped": skipped, "redacted": redacted,
+            "skipped_by_reason": self.skipped_by_reason(),
         });
         if self.dry_run {
             value["would_publish"] = json!(self.created);
@@ -203,6 +212,11 @@ impl BulkReport {
                 self.created,
                 self.duplicates
             ),
+        }
+        if skipped > 0 {
+            let counts: Vec<String> =
+                self.skipped_by_reason().iter().map(|(code, n)| format!("{n} {code}")).collect();
+            println!("skipped by reason: {}", counts.join(", "));
         }
         if let Some(stopped) = &self.stopped {
             println!(
@@ -238,7 +252,7 @@ impl BulkReport {
         for (line, source, code, reason) in self.refused.iter().take(MAX_REFUSALS_SHOWN) {
             println!("  line {line}: refused: {code}: {reason}  [{source}]");
         }
-        for (line, source, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
+        for (line, source, _, reason) in self.skipped.iter().take(MAX_REFUSALS_SHOWN) {
             println!("  line {line}: skipped: {reason}  [{source}]");
         }
         let hidden = self.refused.len().saturating_sub(MAX_REFUSALS_SHOWN)

@@ -54,6 +54,9 @@ pub fn code(error: &anyhow::Error) -> String {
         if cause.downcast_ref::<super::drafts::DraftError>().is_some() {
             return "invalid_input".into();
         }
+        if let Some(interop) = cause.downcast_ref::<cirfed::interop::InteropError>() {
+            return interop.code().into();
+        }
     }
     "failed".into()
 }

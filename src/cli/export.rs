@@ -236,5 +236,23 @@ fn report(summary: &ExportSummary, to: &To, json: bool) {
     eprintln!("exported: {}", if exported.is_empty() { "nothing".into() } else { exported.join(", ") });
     if !skipped.is_empty() {
         eprintln!("left out: {}", skipped.join(", "));
+        for (reason, _) in sorted(&summary.skipped) {
+            if let Some(why) = left_out_because(&reason) {
+                eprintln!("  {reason}: {why}");
+            }
+        }
     }
+}
+
+/// What a reason code in the summary means, for the reasons a user may not expect.
+fn left_out_because(reason: &str) -> Option<&'static str> {
+    Some(match reason {
+        "tlp_red" => "TLP:RED records never leave the node",
+        "keyed_hash" => "a keyed hash is not the observable itself, so no STIX pattern can match it",
+        "tlp_above_ceiling" => "above the --tlp given",
+        "member_revocation" => "STIX has no object for the revocation of a member's key",
+        "retraction_not_in_force" => "a retraction by neither the record's author nor the authority",
+        "retraction_target_missing" => "a retraction of a record this node does not hold",
+        _ => return None,
+    })
 }

@@ -9,6 +9,8 @@
 //! these functions and add nothing to the formats themselves.
 
 pub mod blocklist;
+pub mod bulk;
+pub mod draft;
 pub mod export;
 pub mod misp;
 pub mod stix;

@@ -1,4 +1,5 @@
 //! MISP: events in (a file or a feed directory), the node's feed out as a
-//! MISP feed. (Issue 9: being written.)
+//! MISP feed.
 
+pub mod event;
 pub mod feed;
