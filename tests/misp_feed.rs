@@ -165,3 +165,126 @@ async fn the_exported_feed_loads_in_pymisp_matches_its_manifest_and_hashes_and_i
     assert_eq!(get(&node, Some(&tokens.other), "/misp-feed/manifest.json").status, 403);
     node.stop().await;
 }
+
+/// A feed directory made of the shared MISP samples, each as `<uuid>.json`,
+/// with a manifest of their timestamps. Returns the uuids by sample name.
+fn sample_feed(dir: &Path) -> Vec<(String, String)> {
+    std::fs::create_dir_all(dir).unwrap();
+    let samples = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/misp");
+    let mut manifest = serde_json::Map::new();
+    let mut uuids = Vec::new();
+    for name in ["57c4445b-c548-4654-af0b-4be3950d210f.json", "misp_event.json", "sighting_1.json"] {
+        let text = std::fs::read_to_string(samples.join(name)).unwrap();
+        let root: Value = serde_json::from_str(&text).unwrap();
+        let event = root.get("Event").unwrap_or(&root);
+        let uuid = event["uuid"].as_str().unwrap().to_string();
+        let timestamp: i64 = event["timestamp"].as_str().unwrap().parse().unwrap();
+        manifest.insert(uuid.clone(), serde_json::json!({ "info": event["info"], "timestamp": timestamp }));
+        std::fs::write(dir.join(format!("{uuid}.json")), text).unwrap();
+        uuids.push((name.to_string(), uuid));
+    }
+    write_manifest(dir, &Value::Object(manifest));
+    uuids
+}
+
+fn write_manifest(dir: &Path, manifest: &Value) {
+    std::fs::write(dir.join("manifest.json"), manifest.to_string()).unwrap();
+}
+
+/// `cirfed --json import misp-feed DIR --node NODE`: exit success and the report.
+fn import_feed(dir: &Path, node: &Path) -> (bool, Value) {
+    let out = cirfed(&["--json", "import", "misp-feed", s(dir), "--node", s(node)]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    });
+    (out.status.success(), report)
+}
+
+fn event_report<'a>(report: &'a Value, uuid: &str) -> &'a Value {
+    report["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["uuid"] == uuid)
+        .unwrap_or_else(|| panic!("{uuid}: {report}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misp_feed_imports_incrementally_and_a_missing_event_file_is_named_and_imports_nothing() {
+    let fed = TestFederation::new();
+    let node_dir = fed.admit_node("b");
+    let mut node = TestNode::start(&node_dir).await;
+    let feed = fed.root.path().join("samples-feed");
+    let uuids = sample_feed(&feed);
+    let uuid = |name: &str| uuids.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    let (hashes, bare, sightings) =
+        (uuid("57c4445b-c548-4654-af0b-4be3950d210f.json"), uuid("misp_event.json"), uuid("sighting_1.json"));
+
+    // First run: every event; attributes marked to_ids become indicators, MISP sightings sightings.
+    let (ok, report) = import_feed(&feed, &node_dir);
+    assert!(ok, "{report}");
+    assert_eq!(report["events_read"], 3);
+    assert_eq!(event_report(&report, &hashes)["created"], 3, "md5, sha1 and sha256");
+    assert_eq!(event_report(&report, &hashes)["skipped"].as_array().unwrap().len(), 6);
+    assert_eq!(event_report(&report, &bare)["created"], 0, "nothing in it is marked to_ids");
+    let with_sightings = event_report(&report, &sightings);
+    assert_eq!((with_sightings["created"].as_u64(), with_sightings["sightings"].as_u64()), (Some(5), Some(6)));
+    assert_eq!(node.matches("ooiasjdnqjwbeasdasd.com").await.len(), 1);
+    let state = node_dir.join("imports").read_dir().unwrap().next().unwrap().unwrap().path();
+    assert!(state.file_name().unwrap().to_str().unwrap().starts_with("misp-feed-"), "{}", state.display());
+
+    // Second run: nothing changed, so nothing is read (a broken file goes unnoticed).
+    std::fs::write(feed.join(format!("{bare}.json")), "not json").unwrap();
+    let (ok, report) = import_feed(&feed, &node_dir);
+    assert!(ok, "{report}");
+    assert_eq!((report["events_read"].as_u64(), report["events_unchanged"].as_u64()), (Some(0), Some(3)));
+
+    // One event changes: only it is read, and of it only the new attribute is published.
+    let mut manifest: Value =
+        serde_json::from_str(&std::fs::read_to_string(feed.join("manifest.json")).unwrap()).unwrap();
+    manifest[&sightings]["timestamp"] = Value::from(1_533_306_200);
+    write_manifest(&feed, &manifest);
+    let path = feed.join(format!("{sightings}.json"));
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let added = serde_json::json!({"type": "domain", "value": "added-later.example", "to_ids": true,
+                                   "category": "Network activity", "timestamp": "1533306200"});
+    event["Event"]["Attribute"].as_array_mut().unwrap().push(added);
+    std::fs::write(&path, event.to_string()).unwrap();
+    let (ok, report) = import_feed(&feed, &node_dir);
+    assert!(ok, "{report}");
+    assert_eq!(report["events_read"], 1);
+    let changed = event_report(&report, &sightings);
+    assert_eq!((changed["created"].as_u64(), changed["unchanged_attributes"].as_u64()), (Some(1), Some(5)));
+    assert_eq!(node.matches("added-later.example").await.len(), 1);
+
+    // A manifest naming a file that is not there: the error names it, nothing of that event is
+    // published, the other events are untouched, and the next run tries it again.
+    let missing = "0b6ddc5c-1a5e-4f4b-9d3c-5f0b2e7a9c11";
+    manifest[missing] = serde_json::json!({ "timestamp": 1_700_000_000 });
+    manifest[&hashes]["timestamp"] = Value::from(1_472_541_012);
+    write_manifest(&feed, &manifest);
+    for read in [1, 0] {
+        let (ok, report) = import_feed(&feed, &node_dir);
+        assert!(!ok, "{report}");
+        assert_eq!(report["events_read"], read, "the changed event beside the missing one is imported once");
+        let failed = &report["failed"][0];
+        assert_eq!(failed["uuid"], missing);
+        let error = failed["error"].as_str().unwrap();
+        assert!(error.contains(&format!("manifest.json names {missing}.json, which is not in")), "{error}");
+    }
+    let imported: Value = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    assert!(imported["events"].get(missing).is_none());
+    assert_eq!(imported["events"][&sightings]["timestamp"], 1_533_306_200);
+    node.stop().await;
+}
+
+#[test]
+fn cirfed_import_still_reads_a_file_of_signed_envelopes() {
+    let temp = tempfile::tempdir().unwrap();
+    let file = temp.path().join("envelopes.txt");
+    std::fs::write(&file, "# nothing but a comment\nnot base64!\n").unwrap();
+    let out = cirfed(&["import", s(&file), "--api", "127.0.0.1:1"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 2: not base64"), "{stderr}");
+}

@@ -23,6 +23,7 @@
 //! bytes each); never the indicators, and never a whole event: the rolling
 //! event is written attribute by attribute.
 
+pub mod import;
 mod json;
 #[cfg(test)]
 mod tests;
@@ -87,7 +88,7 @@ pub struct MispFeed<'a> {
 impl<'a> MispFeed<'a> {
     /// Indexes `feed` (one pass): lessons, which indicators they name, sightings.
     pub fn open(feed: &'a dyn Feed, filter: &Filter, now: i64) -> Result<Self, InteropError> {
-        let index = Index::build(feed, filter, now)?;
+        let index = Index::build(feed, filter)?;
         Ok(MispFeed { feed, filter: filter.clone(), now, index })
     }
 
@@ -405,7 +406,7 @@ fn org_name(record: &FeedRecord) -> String {
 }
 
 impl Index {
-    fn build(feed: &dyn Feed, filter: &Filter, now: i64) -> Result<Index, InteropError> {
+    fn build(feed: &dyn Feed, filter: &Filter) -> Result<Index, InteropError> {
         let wants = |kind: RecordKind| filter.kinds.is_empty() || filter.kinds.contains(&kind);
         let ceiling = filter.tlp_ceiling();
         let mut index = Index {
@@ -450,7 +451,6 @@ impl Index {
                 }
             }
         }
-        let _ = now;
         Ok(index)
     }
 
