@@ -16,6 +16,9 @@
 //! from a newer event, so leaving it out would keep a withdrawn value on
 //! every instance that pulled it before. They are not in `hashes.csv`.
 //!
+//! The filter's `min_score` does not apply here: a score is live state
+//! (sightings, decay) that blocklists reflect; an event is history.
+//!
 //! Reading is three passes over the feed (index, counts and hashes, the
 //! rolling event's attributes), each a page of records at a time. Memory
 //! holds the lessons' headlines and references (at most
@@ -37,6 +40,7 @@ use crate::proto::record::Body;
 use crate::proto::{Indicator, Lesson};
 use crate::record::{RecordId, RecordKind};
 use md5::{Digest, Md5};
+use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::io::Write;
 use uuid::Uuid;
@@ -83,13 +87,15 @@ pub struct MispFeed<'a> {
     filter: Filter,
     now: i64,
     index: Index,
+    /// Each event's timestamp and TLP, from the first pass that needed them.
+    stats: OnceCell<Stats>,
 }
 
 impl<'a> MispFeed<'a> {
     /// Indexes `feed` (one pass): lessons, which indicators they name, sightings.
     pub fn open(feed: &'a dyn Feed, filter: &Filter, now: i64) -> Result<Self, InteropError> {
         let index = Index::build(feed, filter)?;
-        Ok(MispFeed { feed, filter: filter.clone(), now, index })
+        Ok(MispFeed { feed, filter: filter.clone(), now, index, stats: OnceCell::new() })
     }
 
     /// The rolling event's uuid.
@@ -103,13 +109,21 @@ impl<'a> MispFeed<'a> {
         if self.index.lesson_by_uuid.contains_key(uuid) {
             return Ok(true);
         }
-        Ok(*uuid == self.index.rolling_uuid && self.scan(None, None)?.rolling.attributes > 0)
+        Ok(*uuid == self.index.rolling_uuid && self.stats()?.rolling.attributes > 0)
     }
 
     /// Writes `manifest.json` (one pass).
     pub fn write_manifest(&self, out: &mut dyn Write) -> Result<(), InteropError> {
+        self.write_manifest_from(self.stats()?, out)
+    }
+
+    /// The events' timestamps and TLPs, read once.
+    fn stats(&self) -> Result<&Stats, InteropError> {
+        if let Some(stats) = self.stats.get() {
+            return Ok(stats);
+        }
         let stats = self.scan(None, None)?;
-        self.write_manifest_from(&stats, out)
+        Ok(self.stats.get_or_init(|| stats))
     }
 
     /// Writes `hashes.csv` (one pass).
@@ -127,7 +141,7 @@ impl<'a> MispFeed<'a> {
         if *uuid != self.index.rolling_uuid {
             return Ok(false);
         }
-        let stats = self.scan(None, None)?;
+        let stats = self.stats()?;
         if stats.rolling.attributes == 0 {
             return Ok(false);
         }
