@@ -7,6 +7,7 @@
 //! over mutual TLS. Formats come from `crate::interop`; this module adds
 //! routing, authentication, limits and streaming.
 
+mod add;
 pub mod auth;
 mod blocklist;
 pub mod config;

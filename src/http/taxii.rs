@@ -41,7 +41,7 @@ pub fn routes() -> Router<Shared> {
         ("/cirfed/", get(api_root)),
         ("/cirfed/collections/", get(collections)),
         ("/cirfed/collections/{collection}/", get(collection)),
-        ("/cirfed/collections/{collection}/objects/", get(objects)),
+        ("/cirfed/collections/{collection}/objects/", get(objects).post(super::add::add_objects)),
         ("/cirfed/collections/{collection}/objects/{object}/", get(object)),
         ("/cirfed/collections/{collection}/objects/{object}/versions/", get(versions)),
         ("/cirfed/collections/{collection}/manifest/", get(manifest)),
