@@ -63,7 +63,8 @@ pub enum Command {
     /// Report a sighting of an indicator: seen, false positive or expired.
     Sighting(cli::publish::SightingArgs),
     /// Import signed records from a file (one base64 envelope per line), e.g. a
-    /// member revocation from the operator; they spread like any record.
+    /// member revocation from the operator; they spread like any record. Or a
+    /// MISP feed directory: `import misp-feed DIR`.
     Import(cli::publish::ImportArgs),
     /// Show the node's identity, feed counts and peers.
     Status(cli::read::StatusArgs),

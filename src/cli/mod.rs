@@ -7,6 +7,7 @@ pub mod demo;
 pub mod drafts;
 pub mod errors;
 pub mod export;
+pub mod import;
 pub mod lookup;
 pub mod output;
 pub mod publish;

@@ -260,9 +260,12 @@ pub async fn sighting(args: SightingArgs, json: bool) -> anyhow::Result<ExitCode
 
 /// `cirfed import`
 #[derive(Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct ImportArgs {
+    #[command(subcommand)]
+    pub what: Option<super::import::ImportWhat>,
     /// File of signed envelopes, one base64-encoded protobuf `Envelope` per line.
-    pub file: PathBuf,
+    pub file: Option<PathBuf>,
     #[command(flatten)]
     pub target: ApiTarget,
 }
@@ -283,7 +286,13 @@ pub fn read_envelopes(text: &str) -> anyhow::Result<Vec<Envelope>> {
 }
 
 pub async fn import(args: ImportArgs, json: bool) -> anyhow::Result<ExitCode> {
-    let path = &args.file;
+    let path = match (args.what, &args.file) {
+        (Some(super::import::ImportWhat::MispFeed(feed)), _) => {
+            return super::import::misp_feed(feed, &args.target, json).await
+        }
+        (None, Some(path)) => path,
+        (None, None) => anyhow::bail!("say what to import: a FILE of signed envelopes, or `import misp-feed DIR`"),
+    };
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let envelopes = read_envelopes(&text).with_context(|| format!("invalid {}", path.display()))?;
     let mut client = connect(&args.target).await?;

@@ -9,8 +9,10 @@
 
 mod add;
 pub mod auth;
+mod blocklist;
 pub mod config;
 mod error;
+mod misp_feed;
 mod taxii;
 
 pub use config::{HttpConfig, HttpConfigError, HttpLimits, TaxiiSection};
@@ -66,6 +68,8 @@ pub fn router(state: Arc<HttpState>) -> Router {
     let limits = state.limits;
     Router::new()
         .merge(taxii::routes())
+        .merge(misp_feed::routes())
+        .merge(blocklist::routes())
         // Bodies are read whole (a POSTed envelope); larger ones answer 413.
         .layer(DefaultBodyLimit::max(limits.max_content_length))
         .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, limits.request_timeout))
