@@ -111,16 +111,17 @@ fn fits(collection: &Collection, drafts: &[Draft]) -> Result<(), String> {
     for draft in drafts {
         let tlp = crate::cir::Tlp::from_code(draft.tlp).unwrap_or(collection.default_tlp);
         if !collection.admits(tlp) {
-            return Err(format!("marked {tlp}, which collection {} does not hold (at most {})", collection.alias, collection.max_tlp));
+            return Err(format!(
+                "marked {tlp}, which collection {} does not hold (at most {})",
+                collection.alias, collection.max_tlp
+            ));
         }
     }
     Ok(())
 }
 
 fn status_resource(imports: &[stix::ObjectImport], verdicts: &[Result<&'static str, String>], now: i64) -> Value {
-    let entry = |import: &stix::ObjectImport, message: &str| {
-        json!({ "id": import.id, "version": import.version, "message": message })
-    };
+    let entry = |import: &stix::ObjectImport, message: &str| json!({ "id": import.id, "version": import.version, "message": message });
     let successes: Vec<Value> = imports
         .iter()
         .zip(verdicts)
