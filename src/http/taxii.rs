@@ -180,6 +180,10 @@ impl Admission for Audience<'_> {
 }
 
 /// A checked listing request: the collection, the query and where it resumes.
+/// With `next`, the filters are the cursor's: a client may send them again
+/// or leave them out. A re-sent `added_after` that differs is ignored (the
+/// cursor is past it, so nothing is lost); other `match[...]` filters than
+/// the cursor's are refused, since they would change the listing mid-way.
 fn listing_request(
     state: &HttpState,
     caller: &Caller,
@@ -188,17 +192,21 @@ fn listing_request(
 ) -> Result<(&'static Collection, Query, Option<taxii::Position>), HttpError> {
     let collection = find_collection(id)?;
     caller.require_read(&scope_of(collection))?;
-    let query = Query::parse(&params, state.limits.max_page_size)?;
-    let from = match &query.next {
-        Some(next) => Some(decode_cursor(&state.cursor_key, next, &cursor_filters(collection, &query))?),
-        None => None,
-    };
-    Ok((collection, query, from))
-}
-
-/// A cursor is bound to its collection as well as its filters.
-fn cursor_filters(collection: &Collection, query: &Query) -> String {
-    format!("c={};{}", collection.alias, query.filters())
+    let asked = Query::parse(&params, state.limits.max_page_size)?;
+    let Some(next) = &asked.next else { return Ok((collection, asked, None)) };
+    let cursor = decode_cursor(&state.cursor_key, next)?;
+    if cursor.collection != collection.alias {
+        return Err(HttpError::BadRequest(format!("next: the cursor belongs to collection {}", cursor.collection)));
+    }
+    let mut resumed = cursor.filters.clone();
+    resumed.push(("limit".into(), asked.limit.to_string()));
+    let query = Query::parse(&resumed, state.limits.max_page_size)?;
+    if asked.has_matches() && !asked.same_matches(&query) {
+        return Err(HttpError::BadRequest(
+            "next: the cursor belongs to other match[...] filters; send the first page's filters, or none".into(),
+        ));
+    }
+    Ok((collection, query, Some(cursor.position)))
 }
 
 fn page_of(
@@ -209,7 +217,11 @@ fn page_of(
 ) -> Result<(Page, Option<String>), HttpError> {
     let audience = Audience { collection, node: &state.node, now: unix_now() };
     let page = taxii::list(state.node.as_ref(), &audience, query, from)?;
-    let next = page.next.map(|position| encode_cursor(&state.cursor_key, position, &cursor_filters(collection, query)));
+    let next = page.next.map(|position| {
+        let cursor =
+            taxii::Cursor { position, collection: collection.alias.to_string(), filters: query.filter_params.clone() };
+        encode_cursor(&state.cursor_key, &cursor)
+    });
     Ok((page, next))
 }
 

@@ -3,10 +3,10 @@
 //!
 //! A collection lists STIX objects in the order the node stored the records
 //! behind them (`date_added`, which the store makes strictly increasing, then
-//! the object's place among its record's objects). The `next` cursor encodes
-//! that position together with the request's filters and is authenticated,
-//! so a client that re-sends other filters with it, or alters it, is told so
-//! instead of getting wrong pages.
+//! the object's place among its record's objects). The `next` cursor carries
+//! that position together with the listing's collection and filters and is
+//! authenticated: a client that sends it alone gets the filtered listing it
+//! started, and one that alters it is told so instead of getting wrong pages.
 
 use super::stix::{self, ids, StixObject};
 use super::{Feed, FeedRecord, InteropError};
@@ -112,6 +112,9 @@ pub struct Query {
     pub versions: Versions,
     /// `match[spec_version]`.
     pub spec_versions: BTreeSet<String>,
+    /// The filter parameters as given (all but `limit` and `next`): what a
+    /// cursor carries to the next page.
+    pub filter_params: Vec<(String, String)>,
 }
 
 impl Query {
@@ -126,6 +129,7 @@ impl Query {
             types: BTreeSet::new(),
             versions: Versions::default(),
             spec_versions: BTreeSet::new(),
+            filter_params: params.iter().filter(|(k, _)| k != "limit" && k != "next").cloned().collect(),
         };
         for (key, value) in params {
             match key.as_str() {
@@ -167,22 +171,15 @@ impl Query {
         Ok(query)
     }
 
-    /// The filters in one canonical string, without `limit` and `next`: what
-    /// a cursor is bound to.
-    pub fn filters(&self) -> String {
-        let join = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>().join(",");
-        let v = &self.versions;
-        format!(
-            "a={};i={};t={};s={};v={}{}{}{}",
-            self.added_after.map_or(String::new(), |t| t.to_string()),
-            join(&self.ids),
-            join(&self.types),
-            join(&self.spec_versions),
-            if v.all { "all," } else { "" },
-            if v.first { "first," } else { "" },
-            if v.last { "last," } else { "" },
-            join(&v.at),
-        )
+    /// Whether both ask for the same `match[...]` filters.
+    pub fn same_matches(&self, other: &Query) -> bool {
+        (&self.ids, &self.types, &self.versions, &self.spec_versions)
+            == (&other.ids, &other.types, &other.versions, &other.spec_versions)
+    }
+
+    /// Whether any `match[...]` parameter was given.
+    pub fn has_matches(&self) -> bool {
+        self.filter_params.iter().any(|(k, _)| k.starts_with("match["))
     }
 
     /// Whether an object passes the `match[...]` filters. `first` and
@@ -225,40 +222,50 @@ type CursorMac = Hmac<Sha256>;
 /// Bytes of the cursor's authentication tag.
 const CURSOR_TAG_LEN: usize = 16;
 
-/// Encodes a cursor: the position and the filters it belongs to, under `key`.
-pub fn encode_cursor(key: &[u8; 32], position: Position, filters: &str) -> String {
-    let mut bytes = Vec::with_capacity(12 + CURSOR_TAG_LEN);
-    bytes.extend_from_slice(&position.seq.to_be_bytes());
-    bytes.extend_from_slice(&position.skip.to_be_bytes());
-    let tag = cursor_tag(key, &bytes, filters);
+/// What a `next` cursor holds: where the listing resumes, and the collection
+/// and filters of the listing it continues. Those travel in the cursor, so a
+/// client that sends `next` alone on later pages (Elastic's TAXII input does)
+/// still gets the filtered listing it started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// Where the next page starts.
+    pub position: Position,
+    /// The collection's alias.
+    pub collection: String,
+    /// The listing's filter parameters (`added_after`, `match[...]`), as given.
+    pub filters: Vec<(String, String)>,
+}
+
+/// Encodes a cursor, authenticated under `key`.
+pub fn encode_cursor(key: &[u8; 32], cursor: &Cursor) -> String {
+    let payload = serde_json::json!([cursor.position.seq, cursor.position.skip, cursor.collection, cursor.filters]);
+    let mut bytes = payload.to_string().into_bytes();
+    let tag = cursor_tag(key, &bytes);
     bytes.extend_from_slice(&tag);
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Decodes a cursor made by [`encode_cursor`] for the same `filters`.
-pub fn decode_cursor(key: &[u8; 32], cursor: &str, filters: &str) -> Result<Position, InteropError> {
+/// Decodes a cursor made by [`encode_cursor`] under the same key.
+pub fn decode_cursor(key: &[u8; 32], cursor: &str) -> Result<Cursor, InteropError> {
     let bad = |reason: &str| InteropError::invalid("next", reason.to_string());
     let bytes = URL_SAFE_NO_PAD.decode(cursor.trim()).map_err(|_| bad("not a cursor this server made"))?;
-    if bytes.len() != 12 + CURSOR_TAG_LEN {
+    if bytes.len() <= CURSOR_TAG_LEN {
         return Err(bad("not a cursor this server made"));
     }
-    let (body, tag) = bytes.split_at(12);
-    if cursor_tag(key, body, filters)[..] != *tag {
+    let (body, tag) = bytes.split_at(bytes.len() - CURSOR_TAG_LEN);
+    if cursor_tag(key, body)[..] != *tag {
         return Err(bad(
-            "the cursor was altered, was made by an earlier run of the node, or belongs to other filters \
-             (send the same added_after and match[...] as the first page, or start again)",
+            "the cursor was altered or was made by an earlier run of the node (start again from added_after)",
         ));
     }
-    Ok(Position {
-        seq: u64::from_be_bytes(body[..8].try_into().expect("length checked")),
-        skip: u32::from_be_bytes(body[8..12].try_into().expect("length checked")),
-    })
+    let (seq, skip, collection, filters): (u64, u32, String, Vec<(String, String)>) =
+        serde_json::from_slice(body).map_err(|_| bad("not a cursor this server made"))?;
+    Ok(Cursor { position: Position { seq, skip }, collection, filters })
 }
 
-fn cursor_tag(key: &[u8; 32], body: &[u8], filters: &str) -> [u8; CURSOR_TAG_LEN] {
+fn cursor_tag(key: &[u8; 32], body: &[u8]) -> [u8; CURSOR_TAG_LEN] {
     let mut mac = CursorMac::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(body);
-    mac.update(filters.as_bytes());
     mac.finalize().into_bytes()[..CURSOR_TAG_LEN].try_into().expect("tag is 32 bytes")
 }
 
@@ -474,17 +481,22 @@ mod tests {
         assert!(error.to_string().contains("added_after"), "{error}");
     }
 
+    fn cursor(seq: u64, filters: &[(&str, &str)]) -> Cursor {
+        Cursor { position: Position { seq, skip: 1 }, collection: "analysts".into(), filters: params(filters) }
+    }
+
     #[test]
-    fn a_cursor_only_opens_with_the_filters_it_was_made_for() {
+    fn a_cursor_carries_its_filters_and_refuses_tampering_or_another_key() {
         let key = [7; 32];
-        let position = Position { seq: 42, skip: 1 };
-        let cursor = encode_cursor(&key, position, "a=;t=indicator");
-        assert_eq!(decode_cursor(&key, &cursor, "a=;t=indicator").unwrap(), position);
-        assert!(decode_cursor(&key, &cursor, "a=;t=sighting").is_err());
-        assert!(decode_cursor(&[8; 32], &cursor, "a=;t=indicator").is_err());
-        let mut tampered = cursor.into_bytes();
+        let made = cursor(42, &[("match[type]", "indicator"), ("added_after", "2026-01-01T00:00:00Z")]);
+        let text = encode_cursor(&key, &made);
+        assert_eq!(decode_cursor(&key, &text).unwrap(), made);
+        assert!(decode_cursor(&[8; 32], &text).is_err());
+        let mut tampered = text.into_bytes();
         tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
-        assert!(decode_cursor(&key, std::str::from_utf8(&tampered).unwrap(), "a=;t=indicator").is_err());
+        let error = decode_cursor(&key, std::str::from_utf8(&tampered).unwrap()).unwrap_err();
+        assert!(error.to_string().contains("next"), "{error}");
+        assert!(decode_cursor(&key, "bm90IGEgY3Vyc29y").is_err());
     }
 
     #[test]
@@ -505,10 +517,14 @@ mod tests {
         }
 
         #[test]
-        fn cursors_round_trip(seq in any::<u64>(), skip in any::<u32>(), filters in ".{0,40}") {
+        fn cursors_round_trip(seq in any::<u64>(), skip in any::<u32>(), value in ".{0,40}") {
             let key = [1; 32];
-            let position = Position { seq, skip };
-            prop_assert_eq!(decode_cursor(&key, &encode_cursor(&key, position, &filters), &filters).unwrap(), position);
+            let made = Cursor {
+                position: Position { seq, skip },
+                collection: "community".into(),
+                filters: vec![("match[id]".into(), value)],
+            };
+            prop_assert_eq!(decode_cursor(&key, &encode_cursor(&key, &made)).unwrap(), made);
         }
     }
 }
