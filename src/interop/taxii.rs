@@ -500,6 +500,12 @@ mod tests {
     }
 
     #[test]
+    fn collection_ids_are_the_ones_the_readme_gives_to_tool_configs() {
+        assert_eq!(Collection::find("analysts").unwrap().id(), "c2ac26b5-8a64-40bd-8acf-4b26685aa20b");
+        assert_eq!(Collection::find("community").unwrap().id(), "36f66511-cd29-4550-be41-ef0c1ec290bc");
+    }
+
+    #[test]
     fn collections_are_found_by_alias_or_id_and_never_admit_red() {
         for collection in &COLLECTIONS {
             assert_eq!(Collection::find(collection.alias), Some(collection));
