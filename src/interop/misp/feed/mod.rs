@@ -16,7 +16,7 @@
 //! from a newer event, so leaving it out would keep a withdrawn value on
 //! every instance that pulled it before. They are not in `hashes.csv`.
 //!
-//! The filter's `min_score` does not apply here: a score is live state
+//! A filter with `min_score` is refused here: a score is live state
 //! (sightings, decay) that blocklists reflect; an event is history.
 //!
 //! Reading is three passes over the feed (index, counts and hashes, the
@@ -94,6 +94,11 @@ pub struct MispFeed<'a> {
 impl<'a> MispFeed<'a> {
     /// Indexes `feed` (one pass): lessons, which indicators they name, sightings.
     pub fn open(feed: &'a dyn Feed, filter: &Filter, now: i64) -> Result<Self, InteropError> {
+        if filter.min_score != 0 {
+            return Err(InteropError::Unsupported(
+                "a MISP feed holds events, which have no score: --min-score applies to blocklists".to_owned(),
+            ));
+        }
         let index = Index::build(feed, filter)?;
         Ok(MispFeed { feed, filter: filter.clone(), now, index, stats: OnceCell::new() })
     }

@@ -366,3 +366,10 @@ fn the_same_feed_exports_the_same_bytes_and_each_file_is_served_alone_identicall
     assert!(!misp.write_event(&unknown, &mut nothing).unwrap());
     assert!(nothing.is_empty());
 }
+
+#[test]
+fn a_min_score_filter_is_refused_rather_than_ignored() {
+    let filter = Filter { min_score: 50, ..Filter::default() };
+    let error = export(&feed(), &filter, NOW, &mut Files::default()).unwrap_err();
+    assert!(error.to_string().contains("min-score"), "{error}");
+}
