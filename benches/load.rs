@@ -13,8 +13,6 @@ use std::time::Instant;
 
 /// Values per LookupStream batch.
 const STREAM_BATCH: usize = 10_000;
-/// Drafts per in-process publish call while loading the feed.
-const LOAD_BATCH: u64 = 10_000;
 
 /// Share of looked-up values that are in the feed: a SOC's logs mostly miss
 /// (10%); the hit-heavy run shows the cost of reporting matches (50%).
@@ -87,14 +85,7 @@ async fn main() -> anyhow::Result<()> {
     let node = running.node.clone();
 
     let started = Instant::now();
-    let mut start = 0;
-    while start < feed {
-        let end = (start + LOAD_BATCH).min(feed);
-        let node = node.clone();
-        let outcomes = tokio::task::spawn_blocking(move || node.publish(support::drafts(start..end))).await?;
-        anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "a feed record was refused");
-        start = end;
-    }
+    support::load_feed(&node, feed).await?;
     let publish_secs = started.elapsed().as_secs_f64();
     node.store().flush()?;
     let store_bytes = dir_bytes(node.store().path());
@@ -115,7 +106,11 @@ async fn main() -> anyhow::Result<()> {
     println!("| measure | value |");
     println!("|---|---|");
     println!("| feed | {feed} indicators |");
-    println!("| bulk publish (in-process, batches of {LOAD_BATCH}) | {:.0} records/s |", feed as f64 / publish_secs);
+    println!(
+        "| bulk publish (in-process, batches of {}) | {:.0} records/s |",
+        support::LOAD_BATCH,
+        feed as f64 / publish_secs
+    );
     println!(
         "| store on disk after flush | {:.1} MiB in all, {:.0} bytes/indicator; SST files {:.0} bytes/indicator |",
         store_bytes as f64 / 1048576.0,

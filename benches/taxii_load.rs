@@ -17,8 +17,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Drafts per in-process publish call while loading the feed.
-const LOAD_BATCH: u64 = 10_000;
 /// Objects per page, as SIEM connectors ask.
 const PAGE: usize = 1_000;
 /// How far behind the end of the feed an up-to-date poller asks from.
@@ -130,14 +128,7 @@ async fn main() -> anyhow::Result<()> {
     let running = server::start(&dir, overrides).await?;
     let node = running.node.clone();
     let http = running.http_addr.expect("http listener on");
-    let mut start = 0;
-    while start < feed {
-        let end = (start + LOAD_BATCH).min(feed);
-        let node = node.clone();
-        let outcomes = tokio::task::spawn_blocking(move || node.publish(support::drafts(start..end))).await?;
-        anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "a feed record was refused");
-        start = end;
-    }
+    support::load_feed(&node, feed).await?;
     let collection = taxii::Collection::find("analysts").unwrap();
     let path = format!("/cirfed/collections/{}/objects/", collection.id());
 

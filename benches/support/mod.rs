@@ -134,3 +134,19 @@ pub fn federation_dirs(count: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
         .collect();
     (root, dirs)
 }
+
+/// Drafts per in-process publish call while a load tool fills a node.
+pub const LOAD_BATCH: u64 = 10_000;
+
+/// Publishes feed values `0..feed` into a running node, `LOAD_BATCH` at a time.
+pub async fn load_feed(node: &std::sync::Arc<cirfed::node::Node>, feed: u64) -> anyhow::Result<()> {
+    let mut start = 0;
+    while start < feed {
+        let end = (start + LOAD_BATCH).min(feed);
+        let node = node.clone();
+        let outcomes = tokio::task::spawn_blocking(move || node.publish(drafts(start..end))).await?;
+        anyhow::ensure!(outcomes.iter().all(|o| o.is_ok()), "a feed record was refused");
+        start = end;
+    }
+    Ok(())
+}

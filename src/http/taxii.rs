@@ -265,14 +265,7 @@ async fn objects(
     Path(id): Path<String>,
     query: Params,
 ) -> Result<Response, HttpError> {
-    check_accept(&headers)?;
-    let params = params(query)?;
-    blocking(&state, move |state| {
-        let (collection, query, from) = listing_request(state, &caller, &id, params)?;
-        let (page, next) = page_of(state, collection, &query, from)?;
-        Ok(taxii_response(StatusCode::OK, envelope(&page.objects, next.as_deref()), date_headers(&page.objects)))
-    })
-    .await
+    listed_page(state, caller, headers, id, query, |page, next| envelope(&page.objects, next)).await
 }
 
 async fn manifest(
@@ -282,33 +275,51 @@ async fn manifest(
     Path(id): Path<String>,
     query: Params,
 ) -> Result<Response, HttpError> {
+    listed_page(state, caller, headers, id, query, manifest_body).await
+}
+
+/// One page of a collection's listing, written by `render` (the objects
+/// envelope or the manifest), with the date headers of its objects.
+async fn listed_page(
+    state: Shared,
+    caller: Caller,
+    headers: HeaderMap,
+    id: String,
+    query: Params,
+    render: fn(&Page, Option<&str>) -> String,
+) -> Result<Response, HttpError> {
     check_accept(&headers)?;
     let params = params(query)?;
     blocking(&state, move |state| {
         let (collection, query, from) = listing_request(state, &caller, &id, params)?;
         let (page, next) = page_of(state, collection, &query, from)?;
-        let entries: Vec<_> = page
-            .objects
-            .iter()
-            .map(|listed| {
-                json!({
-                    "id": listed.object.id,
-                    "date_added": format_micros(listed.date_added),
-                    "version": listed.object.version,
-                    "media_type": STIX_MEDIA_TYPE,
-                })
-            })
-            .collect();
-        let mut body = json!({ "more": next.is_some() });
-        if let Some(next) = next {
-            body["next"] = next.into();
-        }
-        if !entries.is_empty() {
-            body["objects"] = entries.into();
-        }
-        Ok(taxii_response(StatusCode::OK, body.to_string(), date_headers(&page.objects)))
+        Ok(taxii_response(StatusCode::OK, render(&page, next.as_deref()), date_headers(&page.objects)))
     })
     .await
+}
+
+/// `{"more": .., "next": .., "objects": [manifest entries]}`.
+fn manifest_body(page: &Page, next: Option<&str>) -> String {
+    let entries: Vec<_> = page
+        .objects
+        .iter()
+        .map(|listed| {
+            json!({
+                "id": listed.object.id,
+                "date_added": format_micros(listed.date_added),
+                "version": listed.object.version,
+                "media_type": STIX_MEDIA_TYPE,
+            })
+        })
+        .collect();
+    let mut body = json!({ "more": next.is_some() });
+    if let Some(next) = next {
+        body["next"] = next.into();
+    }
+    if !entries.is_empty() {
+        body["objects"] = entries.into();
+    }
+    body.to_string()
 }
 
 /// Every version of one object the query selects, checked for the caller.

@@ -6,6 +6,7 @@ mod feed;
 mod identity;
 mod lookup;
 mod publish;
+mod read;
 mod roster;
 mod sharing;
 pub mod stem;
@@ -15,6 +16,7 @@ pub(crate) use identity::Issuer;
 pub use identity::NodeIdentity;
 pub use lookup::{Finding, IndicatorMatch, Summary, MAX_LOOKUP_BATCH, MAX_MATCHES_PER_VALUE};
 pub use publish::{Prepared, Published};
+pub use read::RecordView;
 pub use roster::Roster;
 pub use sharing::{item, shareable, Audience, Item, SharedSet, StoredEvent};
 pub use trust::{TransportTrust, TrustNews};
@@ -23,12 +25,11 @@ use crate::accept::AcceptPolicy;
 use crate::cir::{SightingType, Tlp};
 use crate::config::PublishSection;
 use crate::decay::SightingBook;
-use crate::interop::Retracted;
 use crate::lookup::{Engine, Entry};
 use crate::normalize::ObservableType;
 use crate::proto::{record::Body, Envelope, Indicator, Record};
-use crate::record::{self, RecordError, RecordId, RecordKind, Trust, Verified};
-use crate::store::{self, Inserted, Store, StoreError, StoredRecord};
+use crate::record::{self, RecordError, RecordId, RecordKind, Verified};
+use crate::store::{Inserted, Store, StoreError, StoredRecord};
 use prost::Message;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -101,26 +102,6 @@ impl NodeError {
             NodeError::Warninglisted { .. } => "warninglisted",
             NodeError::IdentityChanged(_) => "identity_changed",
         }
-    }
-}
-
-/// A stored record with what the node knows about it now.
-#[derive(Debug, Clone)]
-pub struct RecordView {
-    /// As stored.
-    pub stored: StoredRecord,
-    /// Decoded record.
-    pub record: Record,
-    /// The authorised retraction, if any.
-    pub retraction: Option<Retracted>,
-    /// An indicator past its valid_until.
-    pub expired: bool,
-}
-
-impl RecordView {
-    /// Neither retracted nor expired.
-    pub fn is_active(&self) -> bool {
-        self.retraction.is_none() && !self.expired
     }
 }
 
@@ -623,92 +604,6 @@ impl Node {
         self.for_each_stored(RecordKind::Sighting, |_, record| add_sighting(&mut book, &record, &roster))?;
         *sightings = book;
         Ok(())
-    }
-
-    /// The first retraction of `id` signed by its author or the authority.
-    fn retraction_of(&self, id: &RecordId, author: &[u8]) -> Result<Option<Retracted>, NodeError> {
-        let ids = self.store.pairs(store::CF_RETRACTIONS, &id.0)?;
-        if ids.is_empty() {
-            return Ok(None);
-        }
-        for stored in self.store.get_many(&ids)? {
-            let record = decode_record(&stored)?;
-            if let Some(Body::Retraction(r)) = &record.body {
-                if record.author == author || record.author == self.identity().authority {
-                    return Ok(Some(Retracted { id: stored.id, at: record.created_at, reason: r.reason.clone() }));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// A stored record with its current state.
-    pub fn get(&self, id: &RecordId) -> Result<RecordView, NodeError> {
-        let stored = self.store.get(id)?.ok_or(NodeError::NotFound(*id))?;
-        self.view(stored, unix_now())
-    }
-
-    fn view(&self, stored: StoredRecord, now: i64) -> Result<RecordView, NodeError> {
-        let record = decode_record(&stored)?;
-        let retraction = self.retraction_of(&stored.id, &record.author)?;
-        let expired = matches!(&record.body, Some(Body::Indicator(i)) if i.valid_until <= now);
-        Ok(RecordView { stored, record, retraction, expired })
-    }
-
-    /// A page of records in arrival order; retracted and expired ones are
-    /// skipped unless `include_inactive`. Returns the page and the next cursor
-    /// (0 when there is nothing after it).
-    pub fn list(
-        &self,
-        kind: Option<RecordKind>,
-        after: u64,
-        limit: usize,
-        include_inactive: bool,
-    ) -> Result<(Vec<RecordView>, u64), NodeError> {
-        let limit = limit.clamp(1, MAX_LIST_LIMIT);
-        let now = unix_now();
-        let (mut views, mut bytes, mut cursor) = (Vec::with_capacity(limit), 0, after);
-        loop {
-            let page = self.store.list(kind, cursor, limit)?;
-            let exhausted = page.len() < limit;
-            for stored in page {
-                let (seq, size) = (stored.seq, stored.envelope.encoded_len());
-                let view = self.view(stored, now)?;
-                if include_inactive || view.is_active() {
-                    if !views.is_empty() && bytes + size > MAX_LIST_PAGE_BYTES {
-                        return Ok((views, cursor));
-                    }
-                    bytes += size;
-                    views.push(view);
-                }
-                cursor = seq;
-                if views.len() == limit {
-                    return Ok((views, cursor));
-                }
-            }
-            if exhausted {
-                return Ok((views, 0));
-            }
-        }
-    }
-
-    /// Counts for `cirfed status`.
-    pub fn status(&self) -> NodeStatus {
-        let identity = self.identity();
-        NodeStatus {
-            member_id: identity.member_id.clone(),
-            signing_key: hex::encode(identity.signer.public_key().to_bytes()),
-            started_at: self.started_at,
-            kinds: RecordKind::ALL.iter().map(|k| (*k, self.store.count(*k))).collect(),
-            active_indicators: self.engine.read().expect("engine lock").active_len() as u64,
-            last_seq: self.store.last_seq(),
-            data_dir: self.store.path().display().to_string(),
-        }
-    }
-
-    /// The roster's view of a signing key (for status and tests).
-    pub fn membership(&self, key: &[u8; 32]) -> Option<record::Membership> {
-        self.roster.read().expect("roster lock").membership(key)
     }
 }
 
