@@ -55,6 +55,17 @@ pub struct Entry {
     pub active: bool,
 }
 
+impl Entry {
+    /// What the indicator's score is computed from (see `decay::score`).
+    pub fn evidence(&self) -> crate::decay::Evidence {
+        crate::decay::Evidence {
+            confidence: self.confidence,
+            created_at: self.created_at,
+            valid_until: self.valid_until,
+        }
+    }
+}
+
 /// One indicator matching one looked-up value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hit {

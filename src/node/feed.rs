@@ -2,8 +2,9 @@
 //! with their state, and the live indicator values blocklists are made of.
 
 use super::{decode_record, unix_now, Node, NodeError};
-use crate::decay;
+use crate::decay::{self, SightingBook};
 use crate::interop::{Feed, FeedRecord, InteropError, LiveIndicator};
+use crate::lookup::Entry;
 use crate::normalize::Observable;
 use crate::proto::record::Body;
 use crate::record::{RecordId, Trust};
@@ -49,16 +50,21 @@ impl Node {
         let Some(Body::Indicator(indicator)) = &record.record.body else { return true };
         let engine = self.engine.read().expect("engine lock");
         let Some(entry) = engine.entry_of(&record.id) else { return true };
-        let evidence = decay::Evidence {
-            confidence: entry.confidence,
-            created_at: entry.created_at,
-            valid_until: entry.valid_until,
-        };
-        let score = decay::score(evidence, &self.sightings.read().expect("sightings lock").of(&record.id), now);
+        let sightings = self.sightings.read().expect("sightings lock");
+        self.accepted_now(entry, &indicator.value, &sightings, now).is_some()
+    }
+
+    /// The score of an indicator when the accept policy takes it and no
+    /// warninglist holds its value; `None` when lookups hold it back.
+    fn accepted_now(&self, entry: &Entry, value: &str, sightings: &SightingBook, now: i64) -> Option<u8> {
+        let score = decay::score(entry.evidence(), &sightings.of(&entry.id), now);
+        if !self.accept.accepts(entry, score) {
+            return None;
+        }
         let warninglists = self.accept.warninglists();
-        self.accept.accepts(entry, score)
-            && (warninglists.is_empty()
-                || warninglists.check(&Observable { kind: entry.kind, value: indicator.value.clone() }).is_none())
+        let listed = !warninglists.is_empty()
+            && warninglists.check(&Observable { kind: entry.kind, value: value.to_string() }).is_some();
+        (!listed).then_some(score)
     }
 }
 
@@ -93,26 +99,13 @@ impl Feed for Node {
     fn for_each_live_indicator(&self, now: i64, visit: &mut dyn FnMut(&LiveIndicator<'_>)) {
         let engine = self.engine.read().expect("engine lock");
         let sightings = self.sightings.read().expect("sightings lock");
-        let warninglists = self.accept.warninglists();
         engine.for_each_value(|value, entry| {
             if !entry.active || entry.valid_until <= now {
                 return;
             }
-            let evidence = decay::Evidence {
-                confidence: entry.confidence,
-                created_at: entry.created_at,
-                valid_until: entry.valid_until,
-            };
-            let score = decay::score(evidence, &sightings.of(&entry.id), now);
-            if !self.accept.accepts(entry, score) {
-                return;
+            if let Some(score) = self.accepted_now(entry, value, &sightings, now) {
+                visit(&LiveIndicator { value, kind: entry.kind, entry, score });
             }
-            if !warninglists.is_empty()
-                && warninglists.check(&Observable { kind: entry.kind, value: value.to_string() }).is_some()
-            {
-                return;
-            }
-            visit(&LiveIndicator { value, kind: entry.kind, entry, score });
         });
     }
 }

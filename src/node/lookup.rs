@@ -214,14 +214,9 @@ impl Node {
         let entry = engine.entry(hit.entry).clone();
         let author_revoked_at = roster.membership(engine.author_key(entry.author)).and_then(|m| m.revoked_at);
         let sightings = sightings.of(&entry.id);
-        let evidence = decay::Evidence {
-            confidence: entry.confidence,
-            created_at: entry.created_at,
-            valid_until: entry.valid_until,
-        };
         IndicatorMatch {
             how: hit.kind,
-            score: decay::score(evidence, &sightings, now),
+            score: decay::score(entry.evidence(), &sightings, now),
             entry,
             matched: hit.matched,
             author_revoked_at,
